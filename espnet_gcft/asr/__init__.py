@@ -1,0 +1,1 @@
+"""The ESPnet plugin: GCFTASRModel, GCFTTask and GCFTSpeech2Text."""

@@ -1,0 +1,168 @@
+"""Speech-to-text with a GCFT model: the Python API behind ``gcft_inference``.
+
+Example::
+
+    import soundfile
+    from espnet_gcft.asr.inference import GCFTSpeech2Text
+
+    s2t = GCFTSpeech2Text.from_pretrained("exp/gcaf")      # exp dir or packed .zip
+    wav, rate = soundfile.read("utt.wav")
+    text = s2t.transcribe(wav)                              # gcaf/baseline: audio only
+    s2t_inject = GCFTSpeech2Text.from_pretrained("exp/inject_gt")
+    text = s2t_inject.transcribe(wav, context=embedding)    # (L, C) float32
+
+``inject`` models take a context per utterance (an empty ``(0, C)`` matrix for
+the first of a session); ``distill`` (gcaf) and ``none`` (baseline) models run
+from audio alone and refuse a context.
+"""
+
+from pathlib import Path
+from typing import List, Optional, Tuple, Union
+
+import espnet2.bin.asr_inference as espnet_asr_inference
+from espnet2.bin.asr_inference import Speech2Text
+from espnet2.main_funcs.pack_funcs import unpack
+import numpy as np
+import torch
+
+from espnet_gcft.asr.compat import swapped_attribute
+from espnet_gcft.asr.context_data import check_context_matrix
+from espnet_gcft.asr.model import ContextError, GCFTASRModel
+from espnet_gcft.asr.task import GCFTTask
+
+# Checkpoints tried, in order, when a model is loaded from an exp dir.
+MODEL_FILES = ("valid.loss.ave.pth", "valid.acc.ave.pth", "valid.loss.best.pth", "latest.pth")
+DECODE_MODES = ("greedy", "beam")
+
+Hypothesis = Tuple[Optional[str], List[str], List[int], float]
+
+
+class GCFTSpeech2Text(Speech2Text):
+    """ESPnet's ``Speech2Text`` for GCFT models, with CTC greedy or beam search.
+
+    Args:
+        asr_train_config: the ``config.yaml`` of the training run.
+        asr_model_file: a state dict (``*.pth``); loaded with
+            ``weights_only=True`` and strictly.
+        decode_mode: ``greedy`` (CTC argmax) or ``beam`` (ESPnet beam search,
+            configured by the remaining ``Speech2Text`` keyword arguments).
+        **kwargs: ``Speech2Text`` arguments (``beam_size``, ``ctc_weight``,
+            ``device``, ``token_type``, ``bpemodel`` ...).
+    """
+
+    def __init__(
+        self,
+        asr_train_config: Union[str, Path],
+        asr_model_file: Union[str, Path, None] = None,
+        decode_mode: str = "beam",
+        **kwargs,
+    ):
+        if decode_mode not in DECODE_MODES:
+            raise ValueError(f"`decode_mode` must be one of {DECODE_MODES}, got {decode_mode!r}")
+        # Speech2Text builds its model through `ASRTask`; GCFT models need GCFTTask.
+        with swapped_attribute(espnet_asr_inference, "ASRTask", GCFTTask):
+            super().__init__(asr_train_config=asr_train_config, asr_model_file=None, **kwargs)
+        if asr_model_file is not None:
+            state = torch.load(asr_model_file, map_location=self.device, weights_only=True)
+            self.asr_model.load_state_dict(state, strict=True)
+        self.asr_model.eval()
+        self.decode_mode = decode_mode
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: Union[str, Path],
+        model_file: Optional[str] = None,
+        **kwargs,
+    ) -> "GCFTSpeech2Text":
+        """Load from an exp dir (``config.yaml`` + a checkpoint) or a packed zip.
+
+        Args:
+            model: exp dir of a training run, or an archive from
+                ``python -m espnet2.bin.pack asr``.
+            model_file: checkpoint name inside the exp dir (default: the first
+                of ``MODEL_FILES`` that exists).
+        """
+        model = Path(model)
+        if model.is_file():
+            files = unpack(model, model.parent / (model.name + ".unpacked"))
+            return cls(files["asr_train_config"], files["asr_model_file"], **kwargs)
+        if not (model / "config.yaml").is_file():
+            raise FileNotFoundError(f"{model}: neither a packed model nor an exp dir with config.yaml")
+        names = [model_file] if model_file else MODEL_FILES
+        for name in names:
+            if (model / name).is_file():
+                return cls(model / "config.yaml", model / name, **kwargs)
+        raise FileNotFoundError(f"{model}: none of {', '.join(names)} found")
+
+    @property
+    def context_mode(self) -> str:
+        return getattr(self.asr_model, "context_mode", "none")
+
+    def _context_batch(
+        self, context: Optional[np.ndarray], utt_id: str
+    ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """Check one utterance's context against the mode; return it as a batch of 1."""
+        if self.context_mode != "inject":
+            if context is not None:
+                raise ContextError(
+                    f"utterance {utt_id}: a {self.context_mode!r} model runs from audio "
+                    "alone and takes no context"
+                )
+            return None, None
+        if context is None:
+            raise ContextError(
+                f"utterance {utt_id}: an 'inject' model needs a context "
+                "(an empty (0, C) matrix when there is no previous utterance)"
+            )
+        matrix = check_context_matrix(context, utt_id, self.asr_model.context_dim, "context")
+        tensor = torch.from_numpy(matrix).to(self.device)[None]  # (1, L, C)
+        lengths = torch.tensor([matrix.shape[0]], device=self.device)
+        return tensor, lengths
+
+    def recognize(
+        self,
+        speech: Union[np.ndarray, torch.Tensor],
+        context: Optional[np.ndarray] = None,
+        utt_id: str = "utterance",
+    ) -> Hypothesis:
+        """Best hypothesis ``(text, tokens, token_ids, score)`` for one waveform.
+
+        Args:
+            speech: (S,) waveform at the model's sampling rate.
+            context: (L, C) context for ``inject`` models; None otherwise.
+            utt_id: name used in error messages.
+        """
+        context, context_lengths = self._context_batch(context, utt_id)
+        model: GCFTASRModel = self.asr_model
+        with torch.no_grad(), model.batch_context(context, context_lengths, [utt_id]):
+            if self.decode_mode == "beam":
+                text, tokens, ids, hyp = super().__call__(speech)[0]
+                return text, tokens, list(ids), float(hyp.score)
+            return self._greedy(speech)
+
+    def transcribe(
+        self,
+        speech: Union[np.ndarray, torch.Tensor],
+        context: Optional[np.ndarray] = None,
+    ) -> str:
+        """Text of the best hypothesis for one waveform (see :meth:`recognize`)."""
+        return self.recognize(speech, context)[0]
+
+    def _greedy(self, speech: Union[np.ndarray, torch.Tensor]) -> Hypothesis:
+        """CTC greedy decoding: frame-wise argmax, repeats merged, blanks dropped."""
+        if self.asr_model.ctc is None:
+            raise ValueError("greedy decoding needs a CTC branch (ctc_weight > 0 in training)")
+        speech = torch.as_tensor(speech, dtype=getattr(torch, self.dtype))[None]
+        speech = speech.to(self.device)  # (1, S)
+        lengths = torch.tensor([speech.size(1)], device=self.device)
+        encoder_out, _ = self.asr_model.encode(speech, lengths)
+        if isinstance(encoder_out, tuple):
+            encoder_out = encoder_out[0]
+        log_probs = self.asr_model.ctc.log_softmax(encoder_out)[0]  # (T, V)
+        best, best_ids = log_probs.max(dim=-1)
+        ids = torch.unique_consecutive(best_ids)
+        ids = [int(i) for i in ids if int(i) != self.asr_model.blank_id]
+        tokens = self.converter.ids2tokens(ids)
+        text = self.tokenizer.tokens2text(tokens) if self.tokenizer is not None else None
+        return text, tokens, ids, float(best.sum())

@@ -1,0 +1,268 @@
+"""GCFTASRModel: ESPnet's CTC/attention ASR model with context fusion and a student."""
+
+from contextlib import contextmanager
+from typing import Dict, Iterator, Optional, Sequence, Tuple
+
+import torch
+from typeguard import typechecked
+
+from espnet2.asr.espnet_model import ESPnetASRModel
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet_gcft.nn import DISTANCES, AbsContextFusion, AbsContextStudent, masked_distance
+
+CONTEXT_MODES = ("none", "inject", "distill")
+FUSION_INPUTS = ("teacher", "student")
+
+
+class ContextError(ValueError):
+    """A context input that does not fit the model (names the utterance)."""
+
+
+class GCFTASRModel(ESPnetASRModel):
+    """ESPnetASRModel whose encoder output is fused with a context embedding.
+
+    ``context_mode``:
+
+    - ``none``: no context modules; parameters and losses are exactly those of
+      ``ESPnetASRModel`` (the context-free baseline).
+    - ``inject``: the context read from data (``context``, ``(B, L, C)``) is fused
+      into the frames, in training and at inference (``inject_gt``,
+      ``gen_inject``).
+    - ``distill``: a student predicts the context from the frames; its distance
+      to the data context, weighted by ``distill_weight`` (alpha), is added to
+      the loss as ``loss_ctx``. The fusion reads the teacher (data) or the
+      student prediction in training, per ``distill_fusion_input``; in eval mode
+      and at inference it always reads the student, so no context is needed
+      (``gcaf``).
+
+    The fusion and student modules are built by ``GCFTTask`` from its
+    ``--context_fusion`` / ``--context_student`` choices and attached with
+    :meth:`attach_context_modules`, because their input size is the encoder
+    output size, known only once ESPnet has built the encoder.
+
+    Args (beyond ``ESPnetASRModel``'s):
+        context_mode: ``none`` | ``inject`` | ``distill``.
+        context_dim: ``C``, dimension of the context embeddings (not ``none``).
+        distill_weight: alpha, weight of ``loss_ctx``.
+        distill_loss: ``mse`` | ``l1`` | ``cosine``.
+        distill_fusion_input: ``teacher`` | ``student``, what the fusion reads in
+            distill training.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        *args,
+        context_mode: str = "none",
+        context_dim: Optional[int] = None,
+        distill_weight: float = 1.0,
+        distill_loss: str = "mse",
+        distill_fusion_input: str = "student",
+        **kwargs,
+    ):
+        if context_mode not in CONTEXT_MODES:
+            raise ValueError(
+                f"`context_mode` must be one of {CONTEXT_MODES}, got {context_mode!r}"
+            )
+        if context_mode != "none" and (context_dim is None or context_dim <= 0):
+            raise ValueError(
+                f"`context_dim` must be a positive int with context_mode "
+                f"{context_mode!r}, got {context_dim!r}"
+            )
+        if distill_loss not in DISTANCES:
+            raise ValueError(
+                f"`distill_loss` must be one of {DISTANCES}, got {distill_loss!r}"
+            )
+        if distill_fusion_input not in FUSION_INPUTS:
+            raise ValueError(
+                f"`distill_fusion_input` must be one of {FUSION_INPUTS}, "
+                f"got {distill_fusion_input!r}"
+            )
+        if distill_weight < 0:
+            raise ValueError(f"`distill_weight` must be >= 0, got {distill_weight}")
+        super().__init__(*args, **kwargs)
+        self.context_mode = context_mode
+        self.context_dim = context_dim
+        self.distill_weight = distill_weight
+        self.distill_loss = distill_loss
+        self.distill_fusion_input = distill_fusion_input
+        self.context_fusion: Optional[AbsContextFusion] = None
+        self.context_student: Optional[AbsContextStudent] = None
+        # Context of the batch being processed, see `batch_context`.
+        self._batch_context: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+        self._batch_utt_ids: Optional[Sequence[str]] = None
+        self._loss_ctx: Optional[torch.Tensor] = None
+
+    def attach_context_modules(
+        self,
+        fusion: Optional[AbsContextFusion],
+        student: Optional[AbsContextStudent],
+    ) -> None:
+        """Attach the modules the mode needs: none, fusion, or fusion + student."""
+        needs_fusion = self.context_mode != "none"
+        needs_student = self.context_mode == "distill"
+        if needs_fusion != (fusion is not None) or needs_student != (student is not None):
+            raise ValueError(
+                f"context_mode {self.context_mode!r} needs "
+                f"fusion={needs_fusion} and student={needs_student}, got "
+                f"fusion={fusion is not None} and student={student is not None}"
+            )
+        self.context_fusion = fusion
+        self.context_student = student
+
+    @contextmanager
+    def batch_context(
+        self,
+        context: Optional[torch.Tensor],
+        context_lengths: Optional[torch.Tensor],
+        utt_ids: Optional[Sequence[str]] = None,
+    ) -> Iterator[None]:
+        """Make a batch's context visible to :meth:`encode` for one call.
+
+        ``ESPnetASRModel.forward`` and ESPnet's ``Speech2Text`` call
+        ``encode(speech, speech_lengths)`` with no room for more inputs; the
+        context of the batch they are processing is held here for that call.
+        """
+        if context is not None:
+            self.check_context(context, context_lengths, utt_ids)
+        self._batch_context = None if context is None else (context, context_lengths)
+        self._batch_utt_ids = utt_ids
+        try:
+            yield
+        finally:
+            self._batch_context = None
+            self._batch_utt_ids = None
+
+    def check_context(
+        self,
+        context: torch.Tensor,
+        context_lengths: torch.Tensor,
+        utt_ids: Optional[Sequence[str]] = None,
+    ) -> None:
+        """Raise ``ContextError`` naming the utterance for a bad context batch.
+
+        Args:
+            context: (B, L, C).
+            context_lengths: (B,).
+            utt_ids: B utterance ids, used in messages only.
+        """
+        names = list(utt_ids) if utt_ids is not None else None
+
+        def name(i: int) -> str:
+            return names[i] if names is not None else f"batch index {i}"
+
+        if context.dim() != 3:
+            raise ContextError(
+                f"context must be (B, L, C), got shape {tuple(context.shape)}"
+            )
+        if self.context_dim is not None and context.size(-1) != self.context_dim:
+            raise ContextError(
+                f"utterance {name(0)}: context dim {context.size(-1)} != "
+                f"context_dim {self.context_dim} of the model config"
+            )
+        finite = torch.isfinite(context).flatten(1).all(dim=1)
+        if not bool(finite.all()):
+            bad = int((~finite).nonzero()[0])
+            raise ContextError(f"utterance {name(bad)}: context has NaN or inf values")
+        if context_lengths is None or context_lengths.shape != context.shape[:1]:
+            raise ContextError("context_lengths must be given as (B,) with the context")
+
+    def encode(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        context: Optional[torch.Tensor] = None,
+        context_lengths: Optional[torch.Tensor] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Frontend + encoder + context fusion.
+
+        Args:
+            speech: (B, S) waveforms or (B, S, F) features.
+            speech_lengths: (B,).
+            context: (B, L, C) context, or None to use the one set by
+                :meth:`batch_context`; ``inject`` requires one, ``distill``
+                uses it only as the distillation target.
+            context_lengths: (B,) valid context rows.
+
+        Returns:
+            (B, T, D) fused frames (or ``((B, T, D), intermediate)``) and (B,).
+        """
+        if context is None and self._batch_context is not None:
+            context, context_lengths = self._batch_context
+        elif context is not None:
+            self.check_context(context, context_lengths)
+        encoder_out, encoder_out_lens = super().encode(speech, speech_lengths)
+        self._loss_ctx = None
+        if self.context_mode == "none":
+            return encoder_out, encoder_out_lens
+        frames = encoder_out[0] if isinstance(encoder_out, tuple) else encoder_out
+        fused = self._fuse(frames, encoder_out_lens, context, context_lengths)
+        if isinstance(encoder_out, tuple):
+            return (fused, encoder_out[1]), encoder_out_lens
+        return fused, encoder_out_lens
+
+    def _fuse(
+        self,
+        frames: torch.Tensor,
+        frame_lengths: torch.Tensor,
+        context: Optional[torch.Tensor],
+        context_lengths: Optional[torch.Tensor],
+    ) -> torch.Tensor:
+        """Fuse (B, T, D) frames with the context the mode prescribes."""
+        if self.context_fusion is None:
+            raise RuntimeError(
+                f"context_mode {self.context_mode!r} has no fusion module; build the "
+                "model with GCFTTask or call attach_context_modules()"
+            )
+        if self.context_mode == "inject":
+            if context is None:
+                raise ContextError(
+                    "context_mode 'inject' needs a context for every utterance "
+                    "(an empty (0, C) matrix for one without a previous utterance)"
+                )
+            context = context.to(frames.dtype)
+            return self.context_fusion(frames, context, context_lengths)
+        predicted, predicted_lengths = self.context_student(frames, frame_lengths)
+        if context is not None:
+            context = context.to(frames.dtype)
+            self._loss_ctx = masked_distance(
+                predicted, predicted_lengths, context, context_lengths, self.distill_loss
+            )
+        if self.training and context is not None and self.distill_fusion_input == "teacher":
+            return self.context_fusion(frames, context, context_lengths)
+        return self.context_fusion(frames, predicted, predicted_lengths)
+
+    def forward(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        context: Optional[torch.Tensor] = None,
+        context_lengths: Optional[torch.Tensor] = None,
+        **kwargs,
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        """ESPnet's loss plus ``distill_weight * loss_ctx`` in distill mode.
+
+        Args:
+            speech: (B, S) or (B, S, F).
+            speech_lengths: (B,).
+            text: (B, U) token ids.
+            text_lengths: (B,).
+            context: (B, L, C) from the data key ``context``, zero-padded.
+            context_lengths: (B,) rows per utterance (0 = no context).
+            kwargs: ``utt_id`` (used in error messages) and ESPnet extras.
+        """
+        if self.context_mode == "none":
+            return super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
+        with self.batch_context(context, context_lengths, kwargs.get("utt_id")):
+            loss, stats, weight = super().forward(
+                speech, speech_lengths, text, text_lengths, **kwargs
+            )
+        if self._loss_ctx is not None:
+            loss = loss + self.distill_weight * self._loss_ctx
+            stats["loss_ctx"] = self._loss_ctx.detach()
+            stats["loss"] = loss.detach()
+            self._loss_ctx = None
+            loss, stats, weight = force_gatherable((loss, stats, weight), loss.device)
+        return loss, stats, weight

@@ -1,0 +1,130 @@
+"""Decode a data set with a GCFT model into an ESPnet-style decode dir.
+
+Usage::
+
+    # gcaf / baseline: audio only
+    python -m espnet_gcft.bin.gcft_inference --model exp/gcaf \\
+        --data_path_and_name_and_type dump/raw/test/wav.scp,speech,sound \\
+        --output_dir exp/gcaf/decode_test --decode_mode greedy
+
+    # inject_gt / gen_inject: audio + context
+    python -m espnet_gcft.bin.gcft_inference --model exp/inject_gt \\
+        --data_path_and_name_and_type dump/raw/test/wav.scp,speech,sound \\
+        --data_path_and_name_and_type dump/context/test/prev_gt/emb_mean.scp,context,kaldi_ark \\
+        --output_dir exp/inject_gt/decode_test --config conf/decode.yaml
+
+Writes ``text``, ``token``, ``token_int`` and ``score`` (``<utt> <value>``
+lines) into the output dir. The inputs are checked before decoding starts (an
+``inject`` model needs a context for every utterance, with the model's
+dimension and finite values), and the files appear only once every utterance
+is decoded, so a failed run leaves no partial decode dir behind.
+"""
+
+import argparse
+import logging
+import os
+from pathlib import Path
+import sys
+from typing import List, Optional
+
+from espnet2.fileio.read_text import read_2columns_text
+from espnet2.train.dataset import ESPnetDataset
+from espnet2.utils import config_argparse
+from espnet2.utils.types import str_or_none
+from tqdm import tqdm
+
+from espnet_gcft.asr.context_data import validate_context_scp
+from espnet_gcft.asr.inference import DECODE_MODES, GCFTSpeech2Text
+
+OUTPUT_FILES = ("text", "token", "token_int", "score")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = config_argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--config", is_config_file=True, help="YAML file of options")
+    parser.add_argument("--model", required=True, help="exp dir or packed model zip")
+    parser.add_argument("--model_file", type=str_or_none, default=None,
+                        help="checkpoint name inside the exp dir")
+    parser.add_argument("--data_path_and_name_and_type", action="append", required=True,
+                        type=lambda s: tuple(s.split(",")),
+                        help="path,name,type: speech (sound) and, for inject, context (kaldi_ark)")
+    parser.add_argument("--output_dir", required=True, help="decode dir to write")
+    parser.add_argument("--decode_mode", choices=DECODE_MODES, default="beam")
+    parser.add_argument("--beam_size", type=int, default=10)
+    parser.add_argument("--ctc_weight", type=float, default=0.3,
+                        help="CTC weight in beam search (1.0 for CTC-only models)")
+    parser.add_argument("--penalty", type=float, default=0.0)
+    parser.add_argument("--maxlenratio", type=float, default=0.0)
+    parser.add_argument("--minlenratio", type=float, default=0.0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--log_level", default="INFO",
+                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    return parser
+
+
+def decode(args: argparse.Namespace) -> int:
+    """Decode every utterance; return the number decoded."""
+    triples = [tuple(t) for t in args.data_path_and_name_and_type]
+    for triple in triples:
+        if len(triple) != 3:
+            raise ValueError(f"--data_path_and_name_and_type wants path,name,type; got {triple}")
+    by_name = {name: (path, kind) for path, name, kind in triples}
+    if "speech" not in by_name:
+        raise ValueError("--data_path_and_name_and_type needs a `speech` entry")
+    s2t = GCFTSpeech2Text.from_pretrained(
+        args.model,
+        model_file=args.model_file,
+        decode_mode=args.decode_mode,
+        beam_size=args.beam_size,
+        ctc_weight=args.ctc_weight,
+        penalty=args.penalty,
+        maxlenratio=args.maxlenratio,
+        minlenratio=args.minlenratio,
+        device=args.device,
+    )
+    speech_ids = list(read_2columns_text(by_name["speech"][0]))
+    if s2t.context_mode == "inject":
+        if "context" not in by_name:
+            raise ValueError("an 'inject' model needs a `context` entry (path,context,kaldi_ark)")
+        validate_context_scp(by_name["context"][0], s2t.asr_model.context_dim,
+                             required_keys_file=by_name["speech"][0])
+    elif "context" in by_name:
+        raise ValueError(
+            f"a {s2t.context_mode!r} model runs from audio alone: drop the `context` entry"
+        )
+    dataset = ESPnetDataset(triples, float_dtype="float32")
+    lines = {name: [] for name in OUTPUT_FILES}
+    for utt_id in tqdm(speech_ids, desc="decode", unit="utt", disable=None):
+        _, data = dataset[utt_id]
+        text, tokens, ids, score = s2t.recognize(data["speech"], data.get("context"), utt_id)
+        lines["text"].append(f"{utt_id} {text or ''}".rstrip())
+        lines["token"].append(f"{utt_id} {' '.join(tokens)}".rstrip())
+        lines["token_int"].append(f"{utt_id} {' '.join(map(str, ids))}".rstrip())
+        lines["score"].append(f"{utt_id} {score}")
+    write_decode_dir(Path(args.output_dir), lines)
+    return len(speech_ids)
+
+
+def write_decode_dir(output_dir: Path, lines: dict) -> None:
+    """Write each file to a temporary name, then rename them all into place."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for name, content in lines.items():
+        tmp = output_dir / f".{name}.tmp"
+        tmp.write_text("".join(line + "\n" for line in content), encoding="utf-8")
+    for name in lines:
+        os.replace(output_dir / f".{name}.tmp", output_dir / name)
+
+
+def main(cmd: Optional[List[str]] = None) -> None:
+    args = get_parser().parse_args(cmd)
+    logging.basicConfig(level=args.log_level,
+                        format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    count = decode(args)
+    logging.info(f"decoded {count} utterances into {args.output_dir}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

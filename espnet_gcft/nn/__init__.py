@@ -1,0 +1,14 @@
+"""Context modules in pure torch: fusion, student and distillation distances."""
+
+from espnet_gcft.nn.distill import DISTANCES, masked_distance
+from espnet_gcft.nn.fusion import AbsContextFusion, CrossAttentionFusion
+from espnet_gcft.nn.student import AbsContextStudent, PoolingFCStudent
+
+__all__ = [
+    "DISTANCES",
+    "masked_distance",
+    "AbsContextFusion",
+    "CrossAttentionFusion",
+    "AbsContextStudent",
+    "PoolingFCStudent",
+]

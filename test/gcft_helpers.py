@@ -1,0 +1,193 @@
+"""Builders for the test fixtures: tiny SSL model, tiny corpus, configs, batches."""
+
+from pathlib import Path
+from typing import Dict, Optional
+
+import kaldiio
+import numpy as np
+import soundfile
+import torch
+import yaml
+
+CONTEXT_DIM = 8
+TOKENS = ["<blank>", "<unk>", "a", "b", "c", "d", "e", "<space>", "<sos/eos>"]
+# Two sessions (LibriSpeech-style ids <spk>-<chapter>-<NNNN>), four utterances each.
+UTTERANCES = {
+    "1-10-0000": "abc de",
+    "1-10-0001": "bad cab",
+    "1-10-0002": "dead",
+    "1-10-0003": "a bed",
+    "2-20-0000": "cede",
+    "2-20-0001": "ace bead",
+    "2-20-0002": "dab",
+    "2-20-0003": "bee cad",
+}
+
+
+def make_tiny_wav2vec2(out_dir: Path) -> Path:
+    """Save a randomly initialised 2-layer wav2vec2 (hidden 32) and its feature extractor.
+
+    The conv stack keeps wav2vec2's total stride of 320 samples, which S3PRL's
+    ``hf_wav2vec2_custom`` upstream assumes.
+    """
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    config = Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        vocab_size=8,
+    )
+    torch.manual_seed(0)
+    Wav2Vec2Model(config).save_pretrained(out_dir)
+    Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=16000,
+        padding_value=0.0,
+        do_normalize=True,
+        return_attention_mask=True,
+    ).save_pretrained(out_dir)
+    return out_dir
+
+
+def make_tiny_corpus(root: Path, seed: int = 0) -> Path:
+    """Write ``root/data`` (wav.scp, text, utt2spk, spk2utt, utt2prev) and contexts.
+
+    Contexts: ``root/context/emb.{ark,scp}`` with one ``(1, C)`` matrix per
+    utterance and ``(0, C)`` for the first of each session; ``root/tokens.txt``.
+    """
+    rng = np.random.default_rng(seed)
+    data = root / "data"
+    (root / "wav").mkdir(parents=True)
+    data.mkdir()
+    wav_lines, text_lines, spk_lines, prev_lines = [], [], [], []
+    previous: Dict[str, str] = {}
+    for utt, text in UTTERANCES.items():
+        seconds = 0.6 + 0.1 * len(text) / 2
+        samples = int(16000 * seconds)
+        t = np.arange(samples) / 16000
+        wave = 0.1 * np.sin(2 * np.pi * (200 + 40 * len(text)) * t)
+        wave = wave + 0.01 * rng.standard_normal(samples)
+        path = root / "wav" / f"{utt}.wav"
+        soundfile.write(path, wave.astype(np.float32), 16000)
+        spk, chapter, _ = utt.split("-")
+        session = f"{spk}-{chapter}"
+        wav_lines.append(f"{utt} {path}")
+        text_lines.append(f"{utt} {text}")
+        spk_lines.append(f"{utt} {session}")
+        prev_lines.append(f"{utt} {previous.get(session, '-')}")
+        previous[session] = utt
+    for name, lines in (
+        ("wav.scp", wav_lines),
+        ("text", text_lines),
+        ("utt2spk", spk_lines),
+        ("utt2prev", prev_lines),
+    ):
+        (data / name).write_text("\n".join(lines) + "\n")
+    sessions: Dict[str, list] = {}
+    for line in spk_lines:
+        utt, spk = line.split()
+        sessions.setdefault(spk, []).append(utt)
+    (data / "spk2utt").write_text(
+        "".join(f"{s} {' '.join(u)}\n" for s, u in sessions.items())
+    )
+    (root / "tokens.txt").write_text("\n".join(TOKENS) + "\n")
+    contexts = {
+        utt: np.zeros((0, CONTEXT_DIM), np.float32)
+        if prev == "-"
+        else rng.standard_normal((1, CONTEXT_DIM)).astype(np.float32)
+        for utt, prev in (line.split() for line in prev_lines)
+    }
+    write_contexts(root / "context" / "emb", contexts)
+    return root
+
+
+def write_contexts(prefix: Path, contexts: Dict[str, np.ndarray]) -> Path:
+    """Write ``prefix.ark`` + ``prefix.scp``; return the scp path."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    with kaldiio.WriteHelper(f"ark,scp:{prefix}.ark,{prefix}.scp") as writer:
+        for utt, matrix in contexts.items():
+            writer(utt, matrix)
+    return Path(f"{prefix}.scp")
+
+
+def train_config(
+    wav2vec2_dir: Path,
+    context_mode: str,
+    context_dim: int = CONTEXT_DIM,
+    ctc_weight: float = 0.3,
+    student_conf: Optional[dict] = None,
+    **model_conf,
+) -> dict:
+    """A training config (as a dict) for the tiny model in the given mode."""
+    config = {
+        "frontend": "s3prl",
+        "frontend_conf": {
+            "frontend_conf": {
+                "upstream": "hf_wav2vec2_custom",
+                "path_or_url": str(wav2vec2_dir),
+            },
+            "multilayer_feature": True,
+        },
+        "normalize": "utterance_mvn",
+        "encoder": "transformer",
+        "encoder_conf": {
+            "output_size": 32,
+            "attention_heads": 2,
+            "linear_units": 64,
+            "num_blocks": 1,
+            "input_layer": "conv2d2",
+        },
+        "decoder": "transformer",
+        "decoder_conf": {"attention_heads": 2, "linear_units": 64, "num_blocks": 1},
+        "model": "gcft",
+        "model_conf": {"ctc_weight": ctc_weight, "context_mode": context_mode, **model_conf},
+        "context_fusion": "cross_attention",
+        "context_fusion_conf": {"attention_dim": 16, "num_heads": 2},
+        "context_student": "pooling_fc",
+        "context_student_conf": student_conf or {"pooling": "attention"},
+        "token_type": "char",
+        "token_list": list(TOKENS),
+        "seed": 0,
+    }
+    if context_mode != "none":
+        config["model_conf"]["context_dim"] = context_dim
+    return config
+
+
+def build_model(config: dict, tmp_path: Path):
+    """Build a model through GCFTTask's parser and build_model, from a YAML file."""
+    from espnet_gcft.asr.task import GCFTTask
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    args = GCFTTask.get_parser().parse_args(["--config", str(path)])
+    torch.manual_seed(0)
+    return GCFTTask.build_model(args), args
+
+
+def make_batch(batch: int = 2, context_dim: int = CONTEXT_DIM, context_rows=(1, 0)):
+    """A padded batch: speech, text and a (B, L, C) context with given row counts."""
+    gen = torch.Generator().manual_seed(0)
+    speech_lengths = torch.tensor([16000, 12000][:batch])
+    speech = torch.randn(batch, int(speech_lengths.max()), generator=gen) * 0.1
+    text = torch.tensor([[2, 3, 4, 7, 5], [3, 2, 5, -1, -1]][:batch])
+    text_lengths = torch.tensor([5, 3][:batch])
+    rows = max(max(context_rows), 1)
+    context = torch.zeros(batch, rows, context_dim)
+    for i, n in enumerate(context_rows[:batch]):
+        context[i, :n] = torch.randn(n, context_dim, generator=gen)
+    context_lengths = torch.tensor(context_rows[:batch])
+    return dict(
+        speech=speech,
+        speech_lengths=speech_lengths,
+        text=text,
+        text_lengths=text_lengths,
+        context=context,
+        context_lengths=context_lengths,
+        utt_id=[f"utt{i}" for i in range(batch)],
+    )
