@@ -27,6 +27,8 @@ INSTALL_REQUIRES = [
     "soundfile>=0.12",
     "tqdm>=4.66",
     "matplotlib>=3.8",
+    # ESPnet's trainer writes tensorboard summaries by default.
+    "tensorboard==2.21.0",
 ]
 
 EXTRAS_REQUIRE = {

@@ -156,8 +156,9 @@ class GCFTASRModel(ESPnetASRModel):
                 f"context must be (B, L, C), got shape {tuple(context.shape)}"
             )
         if self.context_dim is not None and context.size(-1) != self.context_dim:
+            batch = ", ".join(name(i) for i in range(context.size(0)))
             raise ContextError(
-                f"utterance {name(0)}: context dim {context.size(-1)} != "
+                f"utterance(s) {batch}: context dim {context.size(-1)} != "
                 f"context_dim {self.context_dim} of the model config"
             )
         finite = torch.isfinite(context).flatten(1).all(dim=1)

@@ -44,7 +44,6 @@ def get_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--config", is_config_file=True, help="YAML file of options")
     parser.add_argument("--model", required=True, help="exp dir or packed model zip")
     parser.add_argument("--model_file", type=str_or_none, default=None,
                         help="checkpoint name inside the exp dir")

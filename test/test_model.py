@@ -1,0 +1,167 @@
+"""GCFTASRModel and GCFTTask with real ESPnet and a tiny wav2vec2 through S3PRL."""
+
+import pytest
+import torch
+import yaml
+
+from espnet2.asr.espnet_model import ESPnetASRModel
+from espnet_gcft.asr.model import ContextError, GCFTASRModel
+from gcft_helpers import CONTEXT_DIM, build_model, make_batch, train_config
+
+MODES = ["none", "inject", "distill"]
+
+
+@pytest.fixture(scope="module")
+def models(wav2vec2_dir, tmp_path_factory):
+    """One model per mode, built from YAML through the task."""
+    built = {}
+    for mode in MODES:
+        tmp = tmp_path_factory.mktemp(mode)
+        built[mode] = build_model(train_config(wav2vec2_dir, mode), tmp)[0]
+    return built
+
+
+def test_frontend_is_the_s3prl_custom_wav2vec2(models):
+    frontend = models["none"].frontend
+    assert type(frontend).__name__ == "S3prlFrontend"
+    assert type(frontend.upstream.upstream.model).__name__ == "Wav2Vec2Model"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_modules_follow_the_mode(models, mode):
+    model = models[mode]
+    assert isinstance(model, GCFTASRModel)
+    assert (model.context_fusion is not None) == (mode != "none")
+    assert (model.context_student is not None) == (mode == "distill")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_forward_backward_reaches_context_modules(models, mode):
+    model = models[mode]
+    model.train()
+    model.zero_grad()
+    loss, stats, weight = model(**make_batch())
+    assert torch.isfinite(loss).all()
+    loss.sum().backward()
+    assert ("loss_ctx" in stats) == (mode == "distill")
+    assert "loss_ctc" in stats and "loss_att" in stats
+    for module in (model.context_fusion, model.context_student):
+        if module is None:
+            continue
+        grads = [p.grad for p in module.parameters()]
+        assert all(g is not None for g in grads)
+        assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_distill_loss_is_weighted_into_the_total(wav2vec2_dir, tmp_path):
+    losses = {}
+    for weight in (0.0, 2.0):
+        model, _ = build_model(
+            train_config(wav2vec2_dir, "distill", distill_weight=weight), tmp_path
+        )
+        model.eval()
+        with torch.no_grad():
+            loss, stats, _ = model(**make_batch())
+        losses[weight] = (float(loss), float(stats["loss_ctx"]))
+    (base, ctx0), (weighted, ctx2) = losses[0.0], losses[2.0]
+    assert ctx0 == pytest.approx(ctx2, rel=1e-5)
+    assert weighted == pytest.approx(base + 2.0 * ctx2, rel=1e-5)
+
+
+def test_distill_fusion_input_teacher_vs_student(wav2vec2_dir, tmp_path):
+    """In training the fusion reads the teacher or the student, as configured."""
+    outputs = {}
+    for source in ("teacher", "student"):
+        model, _ = build_model(
+            train_config(wav2vec2_dir, "distill", distill_fusion_input=source), tmp_path
+        )
+        model.train()
+        batch = make_batch()
+        torch.manual_seed(1)
+        with model.batch_context(batch["context"], batch["context_lengths"]):
+            outputs[source] = model.encode(batch["speech"], batch["speech_lengths"])[0]
+    assert not torch.allclose(outputs["teacher"], outputs["student"])
+
+
+def test_distill_encodes_without_any_context(models):
+    model = models["distill"]
+    model.eval()
+    batch = make_batch()
+    with torch.no_grad():
+        out, lens = model.encode(batch["speech"], batch["speech_lengths"])
+    assert out.shape[0] == 2 and torch.isfinite(out).all()
+
+
+def test_inject_without_context_is_an_error(models):
+    batch = make_batch()
+    with pytest.raises(ContextError, match="inject"):
+        models["inject"].encode(batch["speech"], batch["speech_lengths"])
+
+
+def test_none_mode_equals_plain_espnet_model(wav2vec2_dir, tmp_path):
+    config = train_config(wav2vec2_dir, "none")
+    gcft, _ = build_model(config, tmp_path)
+    config["model"] = "espnet"
+    config["model_conf"] = {"ctc_weight": config["model_conf"]["ctc_weight"]}
+    plain, _ = build_model(config, tmp_path)
+    assert type(plain) is ESPnetASRModel
+    assert list(gcft.state_dict()) == list(plain.state_dict())
+    plain.load_state_dict(gcft.state_dict())
+    gcft.eval()
+    plain.eval()
+    batch = make_batch()
+    batch.pop("context")
+    batch.pop("context_lengths")
+    with torch.no_grad():
+        loss_gcft, stats_gcft, _ = gcft(**batch)
+        loss_plain, stats_plain, _ = plain(**batch)
+    assert torch.equal(loss_gcft, loss_plain)
+    assert set(stats_gcft) == set(stats_plain)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_yaml_round_trip(wav2vec2_dir, tmp_path, mode):
+    """Build, save config + weights, rebuild from the saved files: same outputs."""
+    from espnet_gcft.asr.task import GCFTTask
+
+    model, args = build_model(train_config(wav2vec2_dir, mode), tmp_path)
+    config_file = tmp_path / "saved.yaml"
+    config_file.write_text(yaml.safe_dump(vars(args)))
+    torch.save(model.state_dict(), tmp_path / "model.pth")
+    rebuilt, _ = GCFTTask.build_model_from_file(config_file, tmp_path / "model.pth")
+    assert rebuilt.context_mode == mode
+    model.eval()
+    rebuilt.eval()
+    batch = make_batch()
+    with torch.no_grad():
+        assert torch.equal(model(**batch)[0], rebuilt(**batch)[0])
+
+
+def test_context_dim_mismatch_names_both_dims(models):
+    batch = make_batch(context_dim=CONTEXT_DIM + 1)
+    with pytest.raises(ContextError, match=rf"utt0.*{CONTEXT_DIM + 1}.*{CONTEXT_DIM}"):
+        models["inject"](**batch)
+
+
+def test_nan_context_names_the_utterance(models):
+    batch = make_batch(context_rows=(1, 1))
+    batch["context"][1, 0, 3] = float("nan")
+    with pytest.raises(ContextError, match="utt1.*NaN"):
+        models["distill"](**batch)
+
+
+@pytest.mark.parametrize(
+    "conf, field",
+    [
+        ({"context_mode": "sometimes"}, "context_mode"),
+        ({"context_mode": "inject", "context_dim": None}, "context_dim"),
+        ({"context_mode": "distill", "context_dim": 4, "distill_loss": "kl"}, "distill_loss"),
+        ({"context_mode": "distill", "context_dim": 4, "distill_fusion_input": "x"},
+         "distill_fusion_input"),
+    ],
+)
+def test_model_conf_errors_name_the_field(wav2vec2_dir, tmp_path, conf, field):
+    config = train_config(wav2vec2_dir, "none")
+    config["model_conf"] = {"ctc_weight": 0.3, **conf}
+    with pytest.raises(ValueError, match=f"`{field}`"):
+        build_model(config, tmp_path)
