@@ -9,8 +9,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from pathlib import Path  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -34,25 +32,3 @@ def wav2vec2_dir(tmp_path_factory) -> Path:
 def corpus(tmp_path_factory) -> Path:
     """Kaldi data dir `data/` with wav.scp, text, utt2spk and a context.scp."""
     return make_tiny_corpus(tmp_path_factory.mktemp("corpus"))
-
-
-@pytest.fixture
-def run_cli():
-    """Run `python -m <module> args...` as a user would; return the CompletedProcess."""
-
-    def run(module, *args, check=True, cwd=None):
-        env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-        proc = subprocess.run(
-            [sys.executable, "-m", module, *map(str, args)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=cwd,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"{module} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
-            )
-        return proc
-
-    return run

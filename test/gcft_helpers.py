@@ -1,6 +1,9 @@
 """Builders for the test fixtures: tiny SSL model, tiny corpus, configs, batches."""
 
+import os
 from pathlib import Path
+import subprocess
+import sys
 from typing import Dict, Optional
 
 import kaldiio
@@ -191,3 +194,20 @@ def make_batch(batch: int = 2, context_dim: int = CONTEXT_DIM, context_rows=(1, 
         context_lengths=context_lengths,
         utt_id=[f"utt{i}" for i in range(batch)],
     )
+
+
+def run_cli(module: str, *args, check: bool = True, cwd=None) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> args...`` as a user would (offline)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{module} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        )
+    return proc
