@@ -1,0 +1,89 @@
+"""Generate context for every utterance of a data dir with an LLM.
+
+Usage::
+
+    python -m espnet_gcft.bin.generate_context --data_dir data/dev --prompt title \\
+        --out_dir dump/context/dev/gen_title
+    # a 7B model on a GPU with vLLM, one of 8 Slurm array tasks
+    python -m espnet_gcft.bin.generate_context --data_dir data/train --prompt next_sentence \\
+        --model mistralai/Mistral-7B-Instruct-v0.2 --backend vllm --device cuda \\
+        --shard 3/8 --out_dir dump/context/train/gen_next_sentence/shard.3
+    python -m espnet_gcft.bin.merge_context --data_dir data/train \\
+        --out_dir dump/context/train/gen_next_sentence dump/context/train/gen_next_sentence/shard.*
+
+Reads ``<data_dir>/text`` and ``<data_dir>/utt2prev``; writes into ``--out_dir``:
+``generation.jsonl`` (one record per utterance: prompt id, hash and text, model,
+parameters, raw and cleaned output; appended after every batch) and ``text``
+(``<utt> <context>``, written at the end). Rerunning resumes: only utterances
+without a matching record (same prompt hash, model and parameters) are
+generated. The default model is the embedded SmolLM2-135M-Instruct GGUF.
+"""
+
+import argparse
+import logging
+from pathlib import Path
+import sys
+
+from espnet_gcft.bin.common import reported_errors, setup_logging
+from espnet_gcft.context.backends import BACKENDS, BackendError, GenerationParams, build_backend
+from espnet_gcft.context.generate import GenerationError, generate_context, parse_shard
+from espnet_gcft.context.history import HistoryError, previous_texts, read_utt2prev
+from espnet_gcft.context.kaldi import TableError, read_text
+from espnet_gcft.context.models import EMBEDDED_LLM, ModelNotFound
+from espnet_gcft.context.prompts import PromptError, get_prompt
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add = parser.add_argument
+    add("--data_dir", type=Path, required=True, help="Kaldi data dir with text and utt2prev")
+    add("--prompt", required=True, help="prompt id (next_sentence, title, topic, keywords, ...)")
+    add("--prompt_file", type=Path, default=None, help="YAML file with more prompts")
+    add("--out_dir", type=Path, required=True, help="where generation.jsonl and text go")
+    add("--model", default=EMBEDDED_LLM, help="causal LM: embedded name, local dir or hub name")
+    add("--gguf_file", default=None, help="GGUF file inside --model")
+    add("--backend", choices=BACKENDS, default="transformers")
+    add("--device", default="cpu")
+    add("--dtype", default="auto", help="weight dtype (auto, float32, bfloat16, ...)")
+    add("--trust_remote_code", action="store_true", help="allow code shipped with the model")
+    add("--batch_size", type=int, default=16, help="prompts per LLM call")
+    add("--max_new_tokens", type=int, default=48)
+    add("--max_input_tokens", type=int, default=None,
+        help="longest prompt; longer previous texts are cut from the left "
+             "(default: model window - max_new_tokens)")
+    add("--num_prev", type=int, default=1, help="previous utterances joined, oldest first")
+    add("--do_sample", action="store_true", help="sample instead of greedy decoding")
+    add("--temperature", type=float, default=0.7)
+    add("--top_p", type=float, default=0.9)
+    add("--seed", type=int, default=0)
+    add("--shard", default=None, help="i/n: process shard i (0-based) of n only")
+    add("--no_progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = get_parser().parse_args(argv)
+    setup_logging()
+    errors = (GenerationError, BackendError, HistoryError, PromptError, TableError,
+              ModelNotFound, FileNotFoundError, ValueError)
+    with reported_errors("generate_context", errors):
+        prompt = get_prompt(args.prompt, args.prompt_file)
+        shard = parse_shard(args.shard)
+        params = GenerationParams(args.max_new_tokens, args.do_sample, args.temperature,
+                                  args.top_p, args.seed)
+        texts = read_text(args.data_dir / "text")
+        previous = previous_texts(texts, read_utt2prev(args.data_dir / "utt2prev"), args.num_prev)
+        backend = build_backend(args.backend, model=args.model, gguf_file=args.gguf_file,
+                                device=args.device, dtype=args.dtype,
+                                trust_remote_code=args.trust_remote_code)
+        summary = generate_context(
+            previous, prompt, backend, params, args.out_dir, batch_size=args.batch_size,
+            max_input_tokens=args.max_input_tokens, shard=shard, progress=not args.no_progress,
+        )
+    logging.info(f"{args.out_dir}: {summary.line()}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

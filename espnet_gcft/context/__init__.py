@@ -1,0 +1,1 @@
+"""The offline side of GCFT (no ESPnet imports): history, prompts, generation, embedding."""

@@ -1,0 +1,85 @@
+"""Kaldi-style tables (``<key> <value ...>`` per line), read strictly, written atomically."""
+
+import hashlib
+import os
+from pathlib import Path
+import tempfile
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+PathLike = Union[str, Path]
+
+
+class TableError(ValueError):
+    """A malformed table line; the message names the file and line."""
+
+
+def read_table(
+    path: PathLike, min_fields: int = 1, max_fields: Optional[int] = None
+) -> Iterator[Tuple[int, List[str]]]:
+    """Yield ``(line number, fields)`` for each non-empty line.
+
+    Raises:
+        TableError: a line with fewer than ``min_fields`` or more than
+            ``max_fields`` whitespace-separated fields.
+    """
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) < min_fields or (max_fields is not None and len(fields) > max_fields):
+                expected = (
+                    f"{min_fields}" if max_fields == min_fields else f"at least {min_fields}"
+                )
+                raise TableError(
+                    f"{path}:{lineno}: expected {expected} fields, got {len(fields)}: "
+                    f"{line.rstrip()[:80]!r}"
+                )
+            yield lineno, fields
+
+
+def read_text(path: PathLike) -> Dict[str, str]:
+    """Read ``<utt> <text ...>`` (the text may be empty); repeated ids are errors."""
+    texts: Dict[str, str] = {}
+    lines: Dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.rstrip("\n").split(maxsplit=1)
+            if not parts:
+                continue
+            utt = parts[0]
+            if utt in texts:
+                raise TableError(f"{path}: utterance {utt} appears on lines {lines[utt]} and {lineno}")
+            texts[utt] = " ".join(parts[1].split()) if len(parts) > 1 else ""
+            lines[utt] = lineno
+    return texts
+
+
+def write_table_atomic(path: PathLike, rows: Iterable[Tuple[str, str]]) -> None:
+    """Write ``<key> <value>`` lines to a temporary file, then rename it to ``path``."""
+    write_text_atomic(path, "".join(f"{k} {v}".rstrip() + "\n" for k, v in rows))
+
+
+def write_text_atomic(path: PathLike, content: str) -> None:
+    """Replace ``path`` with ``content`` so readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def file_hash(path: PathLike) -> str:
+    """sha256 of a file's bytes (hex, first 16 characters)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
