@@ -1,0 +1,208 @@
+"""LLM context generation with the embedded SmolLM2-135M-Instruct GGUF."""
+
+import json
+import logging
+
+import pytest
+
+from espnet_gcft.context.backends import BackendError, GenerationParams, TransformersBackend, build_backend
+from espnet_gcft.context.generate import (
+    RECORDS,
+    GenerationError,
+    clean_output,
+    generate_context,
+    merge_shards,
+    parse_shard,
+    read_records,
+)
+from espnet_gcft.context.kaldi import read_text
+from espnet_gcft.context.prompts import BUILTIN_PROMPTS, Prompt, PromptError, get_prompt, load_prompt_file
+from gcft_helpers import run_cli
+
+PARAMS = GenerationParams(max_new_tokens=6)
+PREVIOUS = {
+    "s1-0": "",
+    "s1-1": "the parliament voted on the budget",
+    "s1-2": "the vote was postponed until march",
+    "s2-0": "",
+    "s2-1": "die kommission hat heute über zölle gesprochen — 東京",
+    "s2-2": "the parliament voted on the budget",  # same input as s1-1: generated once
+    "s3-1": "fisheries policy needs a reform",
+}
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return TransformersBackend("smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="module")
+def reference(backend, tmp_path_factory):
+    """An uninterrupted, unsharded run."""
+    out = tmp_path_factory.mktemp("reference")
+    summary = generate_context(PREVIOUS, BUILTIN_PROMPTS["title"], backend, PARAMS, out,
+                               batch_size=2, progress=False)
+    return out, summary
+
+
+class FailingAfter:
+    """The real backend, stopped (like a killed job) after ``calls`` batches."""
+
+    def __init__(self, backend, calls):
+        self.backend, self.calls = backend, calls
+        self.model_id, self.window = backend.model_id, backend.window
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+    def generate(self, prompts, params):
+        if self.calls == 0:
+            raise KeyboardInterrupt("stopped")
+        self.calls -= 1
+        return self.backend.generate(prompts, params)
+
+
+def test_generation_writes_text_and_records(reference):
+    out, summary = reference
+    texts = read_text(out / "text")
+    assert list(texts) == list(PREVIOUS)
+    assert texts["s1-0"] == "" and texts["s2-0"] == ""
+    assert all(texts[u] for u in PREVIOUS if PREVIOUS[u])
+    assert summary.empty == 2 and summary.generated == 4 and summary.reused == 1
+    records = {r["utt"]: r for r in read_records(out / RECORDS)}
+    assert set(records) == set(PREVIOUS)
+    title = BUILTIN_PROMPTS["title"]
+    for utt, rec in records.items():
+        assert rec["prompt_id"] == "title" and rec["prompt_hash"] == title.hash
+        assert rec["params"] == PARAMS.as_dict()
+        if PREVIOUS[utt]:
+            assert PREVIOUS[utt] in rec["prompt"] and isinstance(rec["raw"], str)
+            assert "\n" not in rec["text"] and not rec["text"].lower().startswith("assistant")
+        else:
+            assert rec["raw"] is None and rec["prompt"] is None
+    assert records["s2-2"]["text"] == records["s1-1"]["text"]
+    assert "東京" in records["s2-1"]["previous"]
+
+
+def test_interrupted_run_resumes_to_the_same_result(backend, reference, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        generate_context(PREVIOUS, BUILTIN_PROMPTS["title"], FailingAfter(backend, 1), PARAMS,
+                         tmp_path, batch_size=2, progress=False)
+    assert not (tmp_path / "text").exists()
+    first = read_records(tmp_path / RECORDS)
+    assert 0 < len(first) < len(PREVIOUS)
+    summary = generate_context(PREVIOUS, BUILTIN_PROMPTS["title"], backend, PARAMS, tmp_path,
+                               batch_size=2, progress=False)
+    assert summary.generated == 2  # 4 distinct inputs, 2 done before the stop
+    assert (tmp_path / "text").read_text() == (reference[0] / "text").read_text()
+    again = generate_context(PREVIOUS, BUILTIN_PROMPTS["title"], backend, PARAMS, tmp_path,
+                             batch_size=2, progress=False)
+    assert again.generated == 0 and again.reused == len(PREVIOUS)
+
+
+def test_torn_last_record_is_dropped(backend, reference, tmp_path):
+    lines = (reference[0] / RECORDS).read_text().splitlines(keepends=True)
+    (tmp_path / RECORDS).write_text("".join(lines[:-1]) + lines[-1][:20])
+    generate_context(PREVIOUS, BUILTIN_PROMPTS["title"], backend, PARAMS, tmp_path,
+                     batch_size=2, progress=False)
+    assert (tmp_path / "text").read_text() == (reference[0] / "text").read_text()
+
+
+def test_changed_prompt_is_never_reused(backend, reference, tmp_path):
+    for name in (RECORDS, "text"):
+        (tmp_path / name).write_text((reference[0] / name).read_text())
+    old = BUILTIN_PROMPTS["title"]
+    changed = Prompt(old.id, old.system, old.user + " Be brief.")
+    summary = generate_context(PREVIOUS, changed, backend, PARAMS, tmp_path,
+                               batch_size=2, progress=False)
+    assert summary.generated == 4 and summary.reused == 1
+    hashes = {r["prompt_hash"] for r in read_records(tmp_path / RECORDS)}
+    assert hashes == {old.hash, changed.hash}
+
+
+def test_shards_merge_to_the_unsharded_result(backend, reference, tmp_path):
+    shard_dirs = []
+    for index in range(2):
+        shard_dir = tmp_path / f"shard.{index}"
+        generate_context(PREVIOUS, BUILTIN_PROMPTS["title"], backend, PARAMS, shard_dir,
+                         batch_size=2, shard=(index, 2), progress=False)
+        shard_dirs.append(shard_dir)
+    sizes = [len(read_text(d / "text")) for d in shard_dirs]
+    assert sum(sizes) == len(PREVIOUS) and min(sizes) > 0
+    merge_shards(list(PREVIOUS), shard_dirs, tmp_path / "merged")
+    assert (tmp_path / "merged" / "text").read_text() == (reference[0] / "text").read_text()
+    assert len(read_records(tmp_path / "merged" / RECORDS)) == len(PREVIOUS)
+    with pytest.raises(GenerationError, match=r"in no shard of 1"):
+        merge_shards(list(PREVIOUS), shard_dirs[:1], tmp_path / "bad")
+    with pytest.raises(GenerationError, match=r"is in shard .*shard.0 and shard .*shard.0"):
+        merge_shards(list(PREVIOUS), [shard_dirs[0], shard_dirs[0]], tmp_path / "bad")
+
+
+def test_long_previous_text_is_cut_from_the_left_with_one_warning(backend, tmp_path, caplog):
+    previous = {"a-1": "word " * 300 + "the final words", "a-2": "short text", "a-3": "x " * 200}
+    with caplog.at_level(logging.WARNING):
+        summary = generate_context(previous, BUILTIN_PROMPTS["topic"], backend, PARAMS, tmp_path,
+                                   max_input_tokens=80, progress=False)
+    assert summary.truncated == 2
+    warnings = [r for r in caplog.records if "cut from the left" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].getMessage().startswith("2 ")
+    records = {r["utt"]: r for r in read_records(tmp_path / RECORDS)}
+    assert records["a-1"]["previous"].endswith("the final words")
+    assert records["a-2"]["previous"] == "short text"
+    assert backend.count_tokens(records["a-1"]["prompt"]) <= 80
+
+
+def test_clean_output():
+    assert clean_output("assistant: Budget vote\nmore text") == "Budget vote"
+    assert clean_output("<|im_start|>assistant\n  Title:  \"The  Budget\"  ") == "The Budget"
+    assert clean_output("Write a title: x\nThe answer", "Write a title: x") == "The answer"
+    assert clean_output("\n\n  \n") == ""
+
+
+def test_prompt_file_and_errors(tmp_path):
+    path = tmp_path / "prompts.yaml"
+    path.write_text("- id: summary\n  system: You summarise.\n  user: 'Summarise: {previous}'\n")
+    assert load_prompt_file(path)["summary"].messages("x")[1]["content"] == "Summarise: x"
+    assert get_prompt("summary", path).system == "You summarise."
+    path.write_text("- id: broken\n  user: no placeholder\n")
+    with pytest.raises(PromptError, match=r"\{previous\}"):
+        load_prompt_file(path)
+    with pytest.raises(PromptError, match="unknown prompt"):
+        get_prompt("nope")
+
+
+def test_vllm_without_the_package_is_a_clear_error():
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+        pytest.skip("vllm is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(BackendError, match="pip install 'espnet_gcft\\[vllm\\]'"):
+        build_backend("vllm", model="smollm2-135m-instruct")
+
+
+def test_parse_shard():
+    assert parse_shard("1/4") == (1, 4)
+    for bad in ("4/4", "a/b", "1"):
+        with pytest.raises(GenerationError, match="--shard"):
+            parse_shard(bad)
+
+
+def test_cli_generates_and_merges(tmp_path, corpus):
+    data = corpus / "data"
+    out = tmp_path / "gen"
+    for index in range(2):
+        run_cli("espnet_gcft.bin.generate_context", "--data_dir", data, "--prompt", "topic",
+                "--out_dir", out / f"shard.{index}", "--max_new_tokens", "4", "--shard", f"{index}/2",
+                "--no_progress")
+    run_cli("espnet_gcft.bin.merge_context", "--data_dir", data, "--out_dir", out,
+            out / "shard.0", out / "shard.1")
+    texts = read_text(out / "text")
+    assert list(texts) == list(read_text(data / "text"))
+    assert texts["1-10-0000"] == "" and texts["1-10-0001"]
+    records = [json.loads(line) for line in (out / RECORDS).read_text().splitlines()]
+    assert {r["utt"] for r in records} == set(texts)
+    proc = run_cli("espnet_gcft.bin.generate_context", "--data_dir", data, "--prompt", "nope",
+                   "--out_dir", out, check=False)
+    assert proc.returncode == 1 and "unknown prompt 'nope'" in proc.stderr
