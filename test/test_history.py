@@ -11,6 +11,7 @@ from espnet_gcft.context.history import (
     previous_texts,
     read_utt2prev,
 )
+from espnet_gcft.context.kaldi import TableError
 from gcft_helpers import run_cli
 
 
@@ -66,7 +67,7 @@ def test_bad_id_names_id_line_and_form(tmp_path):
 
 def test_duplicate_id_names_both_lines(tmp_path):
     data = _data_dir(tmp_path, ["84-121-0000", "84-121-0001", "84-121-0000"])
-    with pytest.raises(HistoryError, match=r"84-121-0000 appears on line 1 and line 3"):
+    with pytest.raises(TableError, match=r"84-121-0000 appears on line 1 and line 3"):
         build_utt2prev(data, "librispeech")
 
 

@@ -6,10 +6,12 @@ for an utterance without context (the first of its session).
 """
 
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Optional, Union
 
 import kaldiio
 import numpy as np
+
+from espnet_gcft.context.kaldi import read_keys
 
 
 class ContextDataError(ValueError):
@@ -43,22 +45,6 @@ def check_context_matrix(
     return matrix.astype(np.float32, copy=False)
 
 
-def read_utt_ids(path: Union[str, Path]) -> Dict[str, int]:
-    """Utterance ids (first field) of a Kaldi-style text file -> line number."""
-    ids: Dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.split(maxsplit=1)
-            if not fields:
-                continue
-            if fields[0] in ids:
-                raise ContextDataError(
-                    f"{path}:{lineno}: utterance {fields[0]} repeats line {ids[fields[0]]}"
-                )
-            ids[fields[0]] = lineno
-    return ids
-
-
 def validate_context_scp(
     scp: Union[str, Path],
     context_dim: Optional[int],
@@ -76,9 +62,9 @@ def validate_context_scp(
         require_all: raise for an utterance of ``required_keys_file`` that has
             no context.
     """
-    index = read_utt_ids(scp)
+    index = read_keys(scp)
     if required_keys_file is not None and require_all:
-        missing = [u for u in read_utt_ids(required_keys_file) if u not in index]
+        missing = [u for u in read_keys(required_keys_file) if u not in index]
         if missing:
             shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
             raise ContextDataError(

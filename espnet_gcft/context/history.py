@@ -10,7 +10,7 @@ from pathlib import Path
 import re
 from typing import Callable, Dict, List, Optional, Tuple
 
-from espnet_gcft.context.kaldi import read_table, write_table_atomic
+from espnet_gcft.context.kaldi import read_keys, read_table, write_table_atomic
 
 NO_PREVIOUS = "-"
 
@@ -116,7 +116,7 @@ def build_utt2prev(
     if order not in ORDERS:
         raise HistoryError(f"unknown --order {order!r}; choose from {', '.join(ORDERS)}")
     text_file = data_dir / "text"
-    utts = utterance_lines(text_file)
+    utts = read_keys(text_file)
     if order in ID_PARSERS:
         positions = _positions_from_ids(text_file, order, utts)
     elif order == "segments":
@@ -140,19 +140,6 @@ def build_utt2prev(
         for index, utt in enumerate(members):
             utt2prev[utt] = members[index - 1] if index > 0 else NO_PREVIOUS
     return {utt: utt2prev[utt] for utt in utts}
-
-
-def utterance_lines(text_file: Path) -> Dict[str, int]:
-    """Utterance ids of a Kaldi ``text`` file -> line number; duplicates are errors."""
-    utts: Dict[str, int] = {}
-    for lineno, fields in read_table(text_file, min_fields=1):
-        utt = fields[0]
-        if utt in utts:
-            raise HistoryError(
-                f"{text_file}: utterance {utt} appears on line {utts[utt]} and line {lineno}"
-            )
-        utts[utt] = lineno
-    return utts
 
 
 def write_utt2prev(data_dir: Path, utt2prev: Dict[str, str]) -> Path:

@@ -38,6 +38,18 @@ def read_table(
             yield lineno, fields
 
 
+def read_keys(path: PathLike) -> Dict[str, int]:
+    """First-column keys of a table -> line number; a repeated key is an error."""
+    keys: Dict[str, int] = {}
+    for lineno, fields in read_table(path, min_fields=1):
+        if fields[0] in keys:
+            raise TableError(
+                f"{path}: utterance {fields[0]} appears on line {keys[fields[0]]} and line {lineno}"
+            )
+        keys[fields[0]] = lineno
+    return keys
+
+
 def read_text(path: PathLike) -> Dict[str, str]:
     """Read ``<utt> <text ...>`` (the text may be empty); repeated ids are errors."""
     texts: Dict[str, str] = {}
@@ -49,7 +61,9 @@ def read_text(path: PathLike) -> Dict[str, str]:
                 continue
             utt = parts[0]
             if utt in texts:
-                raise TableError(f"{path}: utterance {utt} appears on lines {lines[utt]} and {lineno}")
+                raise TableError(
+                    f"{path}: utterance {utt} appears on line {lines[utt]} and line {lineno}"
+                )
             texts[utt] = " ".join(parts[1].split()) if len(parts) > 1 else ""
             lines[utt] = lineno
     return texts

@@ -1,0 +1,91 @@
+"""Word error rate through NIST sclite when installed, else jiwer (same counts)."""
+
+import logging
+from pathlib import Path
+import re
+import shutil
+import subprocess
+import tempfile
+from typing import Dict, List, Optional, Tuple
+
+from espnet_gcft.scoring.trn import PathLike, ScoringError, write_trn
+
+logger = logging.getLogger(__name__)
+# Debian's sctk package installs sclite off PATH.
+SCLITE_LOCATIONS = ("/usr/lib/sctk/bin/sclite",)
+_SUM = re.compile(
+    r"^\s*\|\s*Sum\s*\|\s*(\d+)\s+(\d+)\s*\|\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\|",
+    re.MULTILINE,
+)
+
+
+def find_sclite(explicit: Optional[str] = None) -> Optional[str]:
+    """Path of sclite: ``explicit``, then PATH, then Debian's location; None if absent."""
+    if explicit:
+        if not Path(explicit).is_file():
+            raise ScoringError(f"--sclite {explicit}: no such file")
+        return explicit
+    found = shutil.which("sclite")
+    if found:
+        return found
+    return next((p for p in SCLITE_LOCATIONS if Path(p).is_file()), None)
+
+
+def _counts(words: int, sub: int, dele: int, ins: int, engine: str) -> Dict[str, float]:
+    errors = sub + dele + ins
+    return {
+        "wer": round(100.0 * errors / words, 4) if words else 0.0,
+        "n_ref_words": words,
+        "substitutions": sub,
+        "deletions": dele,
+        "insertions": ins,
+        "engine": engine,
+    }
+
+
+def sclite_counts(sclite: str, ref_trn: PathLike, hyp_trn: PathLike) -> Tuple[Dict[str, float], str]:
+    """Run ``sclite -r REF trn -h HYP trn -i rm -o all stdout``; counts and the report."""
+    command = [sclite, "-r", str(ref_trn), "trn", "-h", str(hyp_trn), "trn", "-i", "rm",
+               "-o", "all", "stdout"]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    match = _SUM.search(proc.stdout)
+    if proc.returncode != 0 or match is None:
+        raise ScoringError(
+            f"sclite failed ({proc.returncode}) on {ref_trn} / {hyp_trn}: {proc.stderr[-500:]}"
+        )
+    _, words, _, sub, dele, ins, _, _ = map(int, match.groups())
+    return _counts(words, sub, dele, ins, "sclite"), proc.stdout
+
+
+def jiwer_counts(pairs: List[Tuple[str, str, str]]) -> Dict[str, float]:
+    """Counts from jiwer; case-insensitive like sclite's default."""
+    import jiwer
+
+    nonempty = [(r.lower(), h.lower()) for _, r, h in pairs if r.strip()]
+    words = sum(len(r.split()) for r, _ in nonempty)
+    sub = dele = ins = 0
+    if nonempty:
+        out = jiwer.process_words([r for r, _ in nonempty], [h for _, h in nonempty])
+        sub, dele, ins = out.substitutions, out.deletions, out.insertions
+    # A hypothesis for an empty reference is all insertions.
+    ins += sum(len(h.split()) for _, r, h in pairs if not r.strip())
+    return _counts(words, sub, dele, ins, "jiwer")
+
+
+def word_error_rate(
+    pairs: List[Tuple[str, str, str]], sclite: Optional[str] = None, report_file: Optional[Path] = None
+) -> Dict[str, float]:
+    """WER of ``(id, ref, hyp)`` pairs, with sclite if given (report kept), else jiwer.
+
+    The trn files given to sclite carry the ids as ``(id)``.
+    """
+    if sclite is None:
+        return jiwer_counts(pairs)
+    with tempfile.TemporaryDirectory() as tmp:
+        ref, hyp = Path(tmp) / "ref.trn", Path(tmp) / "hyp.trn"
+        write_trn(ref, [(utt, "x", r) for utt, r, _ in pairs])
+        write_trn(hyp, [(utt, "x", h) for utt, _, h in pairs])
+        counts, report = sclite_counts(sclite, ref, hyp)
+    if report_file is not None:
+        report_file.write_text(report, encoding="utf-8")
+    return counts

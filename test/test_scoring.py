@@ -1,0 +1,139 @@
+"""Scoring: hand-computed cases, sclite vs jiwer, and every error path."""
+
+import json
+
+import pytest
+
+from espnet_gcft.scoring.score import score
+from espnet_gcft.scoring.slu import entity_f1, parse_ner
+from espnet_gcft.scoring.trn import ScoringError, read_trn, write_trn
+from espnet_gcft.scoring.wer import find_sclite
+from gcft_helpers import run_cli
+
+SCLITE = find_sclite()
+needs_sclite = pytest.mark.skipif(SCLITE is None, reason="sclite not installed (tools/install_sctk.sh)")
+
+
+def _trn(path, rows):
+    write_trn(path, [(utt, "spk", words) for utt, words in rows])
+    return path
+
+
+@pytest.fixture
+def asr_files(tmp_path):
+    ref = _trn(tmp_path / "ref.trn", [("u1", "a b c d"), ("u2", "e f"), ("u3", "the knight fell")])
+    hyp = _trn(tmp_path / "hyp.trn", [("u1", "a x c"), ("u2", "e f g"), ("u3", "the night fell")])
+    return ref, hyp
+
+
+@pytest.mark.parametrize("use_sclite", [False, pytest.param(True, marks=needs_sclite)])
+def test_asr_hand_computed(asr_files, use_sclite):
+    # u1: 1 sub (b->x) + 1 del (d); u2: 1 ins (g); u3: 1 sub (knight->night); 9 words
+    scores = score("asr", *asr_files, use_sclite=use_sclite)
+    assert scores["n_ref_words"] == 9
+    assert (scores["substitutions"], scores["deletions"], scores["insertions"]) == (2, 1, 1)
+    assert scores["wer"] == pytest.approx(100 * 4 / 9, abs=1e-3)
+    assert scores["engine"] == ("sclite" if use_sclite else "jiwer")
+
+
+@needs_sclite
+def test_sclite_and_jiwer_agree(tmp_path):
+    ref = _trn(tmp_path / "r.trn", [("a", "one two three four five"), ("b", "six seven"),
+                                    ("c", "eight nine ten"), ("d", "")])
+    hyp = _trn(tmp_path / "h.trn", [("a", "one too three five five extra"), ("b", ""),
+                                    ("c", "Eight nine ten"), ("d", "noise")])
+    by_sclite = score("asr", ref, hyp, use_sclite=True, result_txt=tmp_path / "result.txt")
+    by_jiwer = score("asr", ref, hyp, use_sclite=False)
+    for key in ("wer", "n_ref_words", "substitutions", "deletions", "insertions"):
+        assert by_sclite[key] == by_jiwer[key], key
+    assert "Sum/Avg" in (tmp_path / "result.txt").read_text()
+
+
+def test_ner_hand_computed(tmp_path):
+    ref = _trn(tmp_path / "ref.trn", [
+        ("u1", "PERSON FILL anna SEP met PERSON FILL anna SEP in PLACE FILL paris SEP"),
+        ("u2", "the ORG FILL commission SEP agreed"),
+    ])
+    hyp = _trn(tmp_path / "hyp.trn", [
+        ("u1", "PERSON FILL anna SEP met anna in PLACE FILL paris SEP"),
+        ("u2", "the PLACE FILL commission SEP agreed WHEN FILL today SEP"),
+    ])
+    scores = score("ner", ref, hyp, use_sclite=False)
+    # pairs: ref 4 (anna x2, paris, commission), hyp 4; tp = anna x1 + paris = 2
+    assert scores["f1_micro"] == pytest.approx(100 * 2 * 2 / (4 + 4))
+    # per type: PERSON 2*1/(1+2)=2/3, PLACE 2*1/(2+1)=2/3, ORG 0, WHEN 0 -> mean 1/3
+    assert scores["f1_macro"] == pytest.approx(100 / 3, abs=1e-3)
+    # labels only: PERSON 1 of 2, PLACE 1 (paris) of hyp 2 / ref 1 -> same as pairs here
+    assert scores["label_f1_micro"] == pytest.approx(50.0)
+    # text without tags: 5 + 3 reference words; u2 hyp inserts "today"
+    assert scores["n_ref_words"] == 8 and scores["wer"] == pytest.approx(12.5)
+
+
+def test_label_f1_ignores_phrases():
+    refs = [[("PLACE", "paris"), ("ORG", "un")]]
+    hyps = [[("PLACE", "pari"), ("ORG", "un")]]
+    assert entity_f1(refs, hyps)["f1_micro"] == pytest.approx(50.0)
+    labels = entity_f1([[(k, "") for k, _ in r] for r in refs], [[(k, "") for k, _ in h] for h in hyps])
+    assert labels["f1_micro"] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("PLACE FILL paris", "not closed by SEP"),
+    ("PLACE FILL ORG FILL x SEP SEP", "opens inside PLACE"),
+    ("paris SEP", "SEP without an open entity"),
+    ("FILL paris SEP", "FILL without an entity type"),
+    ("PLACE FILL SEP", "empty PLACE entity"),
+])
+def test_malformed_tags_name_the_utterance(text, message):
+    with pytest.raises(ScoringError, match=rf"\(u7\).*{message}"):
+        parse_ner(text, "u7", "hyp.trn")
+
+
+def test_sentiment_hand_computed(tmp_path):
+    ref = _trn(tmp_path / "ref.trn", [("a", "Positive great talk"), ("b", "Negative bad"),
+                                      ("c", "Neutral so so"), ("d", "Positive fine")])
+    hyp = _trn(tmp_path / "hyp.trn", [("a", "Positive great talk"), ("b", "Neutral bad"),
+                                      ("c", "Neutral so"), ("d", "fine")])
+    scores = score("sentiment", ref, hyp, use_sclite=False)
+    # Positive: tp1 hyp1 ref2 -> 2/3; Negative: 0; Neutral: tp1 hyp2 ref1 -> 2/3
+    assert scores["macro_f1"] == pytest.approx(100 * (2 / 3 + 0 + 2 / 3) / 3, abs=1e-3)
+    assert scores["accuracy"] == pytest.approx(50.0)
+    # rest of the text: a 2/2, b 1/1, c "so so"->"so" 1 del, d "fine"->"" 1 del; 6 words
+    assert scores["wer"] == pytest.approx(100 * 2 / 6, abs=1e-3)
+
+
+def test_sentiment_reference_needs_a_label(tmp_path):
+    ref = _trn(tmp_path / "ref.trn", [("a", "great talk")])
+    hyp = _trn(tmp_path / "hyp.trn", [("a", "Positive great talk")])
+    with pytest.raises(ScoringError, match=r"\(spk-a\) starts with 'great'"):
+        score("sentiment", ref, hyp, use_sclite=False)
+
+
+def test_mismatched_ids_are_named(tmp_path):
+    ref = _trn(tmp_path / "ref.trn", [("u1", "a"), ("u2", "b")])
+    hyp = _trn(tmp_path / "hyp.trn", [("u1", "a"), ("u3", "b")])
+    with pytest.raises(ScoringError, match=r"\(spk-u2\).*missing"):
+        score("asr", ref, hyp, use_sclite=False)
+
+
+def test_empty_and_malformed_files(tmp_path):
+    (tmp_path / "empty.trn").write_text("\n")
+    with pytest.raises(ScoringError, match="empty file"):
+        read_trn(tmp_path / "empty.trn")
+    (tmp_path / "bad.trn").write_text("a b c\n")
+    with pytest.raises(ScoringError, match="bad.trn:1"):
+        read_trn(tmp_path / "bad.trn")
+    (tmp_path / "dup.trn").write_text("a (x-1)\nb (x-1)\n")
+    with pytest.raises(ScoringError, match=r"dup.trn:2: utterance \(x-1\) appears twice"):
+        read_trn(tmp_path / "dup.trn")
+
+
+def test_cli_prints_one_json_object(asr_files, tmp_path):
+    proc = run_cli("espnet_gcft.bin.score", "--task", "asr", "--ref", asr_files[0],
+                   "--hyp", asr_files[1], "--no_sclite")
+    scores = json.loads(proc.stdout)
+    assert scores["wer"] == pytest.approx(100 * 4 / 9, abs=1e-3)
+    bad = _trn(tmp_path / "bad.trn", [("zz", "a")])
+    proc = run_cli("espnet_gcft.bin.score", "--task", "asr", "--ref", asr_files[0], "--hyp", bad,
+                   check=False)
+    assert proc.returncode == 1 and "score: error:" in proc.stderr and "Traceback" not in proc.stderr
