@@ -1,9 +1,10 @@
-# make setup | make test
+# make setup | make demo | make test
 # Each target sets up what it needs: tools/venv (Python packages) and sclite.
 SHELL := /bin/bash
 VENV_PY := tools/venv/bin/python
+DEMO := egs2/mini_gcft/gcft1
 
-.PHONY: setup test
+.PHONY: setup demo test
 
 setup:
 	tools/setup_venv.sh
@@ -11,3 +12,11 @@ setup:
 
 test: setup
 	HF_HUB_OFFLINE=1 $(VENV_PY) -m pytest test
+
+# The embedded mini recipe, stages 1-8, all four variants, offline on the CPU.
+demo: setup
+	cd $(DEMO) && ./run.sh
+	@echo
+	@cat $(DEMO)/RESULTS.md
+	@echo
+	@echo "Results: $(DEMO)/RESULTS.md, chart: $(DEMO)/exp/results.png, models and decodes: $(DEMO)/exp/"

@@ -28,33 +28,10 @@ UTTERANCES = {
 
 
 def make_tiny_wav2vec2(out_dir: Path) -> Path:
-    """Save a randomly initialised 2-layer wav2vec2 (hidden 32) and its feature extractor.
+    """A randomly initialised 2-layer wav2vec2 (hidden 32) with its feature extractor."""
+    from espnet_gcft.recipe.tiny_ssl import build_wav2vec2
 
-    The conv stack keeps wav2vec2's total stride of 320 samples, which S3PRL's
-    ``hf_wav2vec2_custom`` upstream assumes.
-    """
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-
-    config = Wav2Vec2Config(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(16,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        vocab_size=8,
-    )
-    torch.manual_seed(0)
-    Wav2Vec2Model(config).save_pretrained(out_dir)
-    Wav2Vec2FeatureExtractor(
-        feature_size=1,
-        sampling_rate=16000,
-        padding_value=0.0,
-        do_normalize=True,
-        return_attention_mask=True,
-    ).save_pretrained(out_dir)
-    return out_dir
+    return build_wav2vec2(out_dir, {"vocab_size": 8})
 
 
 def make_tiny_corpus(root: Path, seed: int = 0) -> Path:

@@ -11,7 +11,7 @@ Usage::
     python -m espnet_gcft.bin.merge_context --data_dir data/train \\
         --out_dir dump/context/train/gen_next_sentence dump/context/train/gen_next_sentence/shard.*
 
-Reads ``<data_dir>/text`` and ``<data_dir>/utt2prev``; writes into ``--out_dir``:
+Reads ``<data_dir>/text`` (or ``--text``) and ``<data_dir>/utt2prev``; writes into ``--out_dir``:
 ``generation.jsonl`` (one record per utterance: prompt id, hash and text, model,
 parameters, raw and cleaned output; appended after every batch) and ``text``
 (``<utt> <context>``, written at the end). Rerunning resumes: only utterances
@@ -39,6 +39,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--data_dir", type=Path, required=True, help="Kaldi data dir with text and utt2prev")
+    add("--text", default="text", help="file of --data_dir with the transcripts")
     add("--prompt", required=True, help="prompt id (next_sentence, title, topic, keywords, ...)")
     add("--prompt_file", type=Path, default=None, help="YAML file with more prompts")
     add("--out_dir", type=Path, required=True, help="where generation.jsonl and text go")
@@ -73,7 +74,7 @@ def main(argv=None) -> None:
         shard = parse_shard(args.shard)
         params = GenerationParams(args.max_new_tokens, args.do_sample, args.temperature,
                                   args.top_p, args.seed)
-        texts = read_text(args.data_dir / "text")
+        texts = read_text(args.data_dir / args.text)
         previous = previous_texts(texts, read_utt2prev(args.data_dir / "utt2prev"), args.num_prev)
         backend = build_backend(args.backend, model=args.model, gguf_file=args.gguf_file,
                                 device=args.device, dtype=args.dtype,

@@ -14,6 +14,8 @@ otherwise jiwer with one warning. ``ner`` adds ``f1_micro``, ``f1_macro`` over
 (type, phrase) pairs and ``label_f1_micro``, ``label_f1_macro`` over types
 (SLUE's definitions, percent), with WER on the text without tags; ``sentiment``
 adds ``macro_f1`` and ``accuracy`` of the first word, with WER on the rest.
+``--context_words`` adds ``context_word_acc``: the share of the listed
+context-dependent words (homophones) that the hypothesis spells right.
 Utterance ids must match between the files.
 """
 
@@ -37,6 +39,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sclite", default=None, help="sclite binary (default: found)")
     parser.add_argument("--no_sclite", action="store_true", help="count with jiwer")
     parser.add_argument("--result_txt", type=Path, default=None, help="keep sclite's report here")
+    parser.add_argument("--context_words", type=Path, default=None,
+                        help="<utt> <word>... file: adds context_word_acc, the share spelled right")
     return parser
 
 
@@ -45,7 +49,7 @@ def main(argv=None) -> None:
     setup_logging("WARNING")
     with reported_errors("score", (ScoringError, FileNotFoundError)):
         scores = score(args.task, args.ref, args.hyp, args.sclite, not args.no_sclite,
-                       args.result_txt)
+                       args.result_txt, args.context_words)
     print(json.dumps(scores, sort_keys=True))
 
 

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Parse "--name value" (or "--name=value") command-line options into shell variables.
+#
+# Source it after declaring the options, each on one line of the calling script
+# between the markers "# <options>" and "# </options>":
+#
+#   # <options>
+#   # == General ==
+#   stage=1          # first stage to run
+#   nj=4             # parallel jobs
+#   # </options>
+#   . utils/parse_options.sh
+#
+# Each --name must be one of the declared variables (dashes count as
+# underscores); --help prints the list with defaults and meanings, generated
+# from the declarations themselves, so help and options cannot drift apart.
+# An unknown option or a missing value prints the help and exits with status 2.
+# Positional arguments are left in "$@".
+
+__gcft_help() {
+    local script=$1
+    echo "Usage: ${script} [options]"
+    awk '
+        /^# <options>/ { inside = 1; next }
+        /^# <\/options>/ { inside = 0 }
+        !inside { next }
+        /^# == .* ==/ { sub(/^# == /, ""); sub(/ ==.*/, ""); printf "\n%s:\n", $0; next }
+        /^[A-Za-z_][A-Za-z0-9_]*=/ {
+            name = $0; sub(/=.*/, "", name)
+            value = $0; sub(/^[^=]*=/, "", value)
+            meaning = ""
+            if (match(value, /[ \t]+# /)) { meaning = substr(value, RSTART + RLENGTH); value = substr(value, 1, RSTART - 1) }
+            gsub(/[ \t]+$/, "", value)
+            printf "  --%-22s %s (default: %s)\n", name, meaning, value
+        }
+    ' "${script}"
+}
+
+__gcft_args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --help|-h)
+            __gcft_help "$0"
+            exit 0
+            ;;
+        --*=*)
+            __gcft_name=${1%%=*}; __gcft_value=${1#*=}; shift
+            ;;
+        --*)
+            __gcft_name=$1
+            if [ $# -lt 2 ]; then
+                __gcft_help "$0" >&2
+                echo "$0: option $1 needs a value" >&2
+                exit 2
+            fi
+            __gcft_value=$2; shift 2
+            ;;
+        *)
+            __gcft_args+=("$1"); shift; continue
+            ;;
+    esac
+    __gcft_name=${__gcft_name#--}
+    __gcft_name=${__gcft_name//-/_}
+    if ! [[ "${__gcft_name}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || ! declare -p "${__gcft_name}" >/dev/null 2>&1; then
+        __gcft_help "$0" >&2
+        echo "$0: unknown option --${__gcft_name}" >&2
+        exit 2
+    fi
+    printf -v "${__gcft_name}" '%s' "${__gcft_value}"
+done
+set -- "${__gcft_args[@]+"${__gcft_args[@]}"}"
+unset __gcft_args __gcft_name __gcft_value

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Local job runner with the run.pl calling convention.
+#
+#   utils/run.sh [options] [JOB=1:N] <log> <command> [args...]
+#
+# Runs <command> once, or once per JOB=1..N with every "JOB" in the log path and
+# in the command replaced by the job index, at most --max_jobs at a time. Each
+# log starts with the command and ends with its exit status. Exits non-zero if
+# any job failed, naming each failed job's log.
+#
+# Options (the resource options are accepted so that recipes can pass the same
+# ones to utils/slurm.sh; locally they have no effect):
+#   --max_jobs N      jobs run in parallel (default: number of cores)
+#   --gpu N --mem M --num_threads N --time T   accepted, ignored
+set -euo pipefail
+
+max_jobs=$(nproc 2>/dev/null || echo 1)
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --max_jobs) max_jobs=$2; shift 2 ;;
+        --gpu|--mem|--num_threads|--time|--partition) shift 2 ;;
+        --*) echo "$0: unknown option $1" >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+if [ $# -lt 2 ]; then
+    echo "usage: $0 [--max_jobs N] [JOB=1:N] <log> <command> [args...]" >&2
+    exit 2
+fi
+
+first=1 last=1 var=""
+if [[ "$1" =~ ^([A-Za-z_][A-Za-z0-9_]*)=([0-9]+):([0-9]+)$ ]]; then
+    var=${BASH_REMATCH[1]} first=${BASH_REMATCH[2]} last=${BASH_REMATCH[3]}
+    shift
+elif [[ "$1" =~ ^([A-Za-z_][A-Za-z0-9_]*)=([0-9]+)$ ]]; then
+    var=${BASH_REMATCH[1]} first=${BASH_REMATCH[2]} last=${BASH_REMATCH[2]}
+    shift
+fi
+log_template=$1
+shift
+
+quote_args() {  # print the arguments as one shell-quoted command line
+    local out="" arg
+    for arg in "$@"; do out+="$(printf '%q' "${arg}") "; done
+    echo "${out% }"
+}
+
+substitute() {  # replace the job variable by the index in a string
+    local text=$1 index=$2
+    if [ -n "${var}" ]; then echo "${text//${var}/${index}}"; else echo "${text}"; fi
+}
+
+run_one() {
+    local index=$1 log command
+    shift
+    log=$(substitute "${log_template}" "${index}")
+    mkdir -p "$(dirname "${log}")"
+    local args=() arg
+    for arg in "$@"; do args+=("$(substitute "${arg}" "${index}")"); done
+    # The command line as given: a single argument is a shell snippet (pipes etc.).
+    if [ "${#args[@]}" -eq 1 ]; then command=${args[0]}; else command=$(quote_args "${args[@]}"); fi
+    {
+        echo "# ${command}"
+        echo "# started at $(date)"
+    } > "${log}"
+    local status=0
+    ( bash -c "${command}" ) >> "${log}" 2>&1 || status=$?
+    {
+        echo "# ended at $(date) with status ${status}"
+    } >> "${log}"
+    return "${status}"
+}
+
+declare -A pids=()
+failed=()
+wait_one() {  # wait for any job; record a failure
+    local done_pid index
+    set +e
+    wait -n -p done_pid
+    local status=$?
+    set -e
+    for index in "${!pids[@]}"; do
+        if [ "${pids[${index}]}" = "${done_pid}" ]; then
+            unset "pids[${index}]"
+            [ "${status}" -eq 0 ] || failed+=("${index}")
+            return
+        fi
+    done
+}
+
+trap 'kill ${pids[*]:-} 2>/dev/null || true' INT TERM
+for ((index = first; index <= last; index++)); do
+    while [ "${#pids[@]}" -ge "${max_jobs}" ]; do wait_one; done
+    run_one "${index}" "$@" &
+    pids[${index}]=$!
+done
+while [ "${#pids[@]}" -gt 0 ]; do wait_one; done
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    for index in $(printf '%s\n' "${failed[@]}" | sort -n); do
+        echo "$0: job ${index} failed, see $(substitute "${log_template}" "${index}")" >&2
+    done
+    exit 1
+fi

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Stage 1 of the mini recipe: Kaldi data dirs and utt2prev from the embedded corpus.
+#   local/data.sh [--task asr|ner|sentiment]
+set -euo pipefail
+. ./path.sh
+. ./db.sh
+
+# <options>
+task=asr                 # asr | ner | sentiment: the target text
+# </options>
+. utils/parse_options.sh
+
+python3 local/data_prep.py --corpus_dir "${MINI_GCFT}" --task "${task}" --out_dir data
+for dset in train dev test; do
+    # ids are <voice>-<session>-<NNNN>: the LibriSpeech order (session, then NNNN)
+    python3 -m espnet_gcft.bin.make_utt2prev --data_dir "data/${dset}" --order librispeech
+done
+# The stand-in for a pretrained SSL model: a tiny wav2vec2 built from a config
+# (the configs' frontend path_or_url points here).
+python3 -m espnet_gcft.bin.make_tiny_ssl --config conf/tiny_wav2vec2.json --out_dir exp/ssl/tiny_wav2vec2

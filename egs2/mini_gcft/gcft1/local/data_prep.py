@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Kaldi data dirs of the mini corpus from local/corpus/corpus.tsv.
+
+Usage::
+
+    python local/data_prep.py --corpus_dir local/corpus --task asr --out_dir data
+
+Writes ``<out_dir>/{train,dev,test}/`` with ``wav.scp``, ``text`` (the target
+of ``--task``: the transcript for asr, the transcript with inline
+``TYPE FILL ... SEP`` entity tags for ner, the sentiment label followed by the
+transcript for sentiment), ``transcript`` (always the plain words),
+``utt2spk`` and ``context_words`` (the homophones whose spelling the previous
+sentence decides).
+"""
+
+import argparse
+import csv
+from pathlib import Path
+import re
+
+TAGS = re.compile(r"\b(PLACE|QUANT|ORG|WHEN|NORP|PERSON|LAW) FILL | SEP\b")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus_dir", type=Path, required=True)
+    parser.add_argument("--task", choices=("asr", "ner", "sentiment"), default="asr")
+    parser.add_argument("--out_dir", type=Path, default=Path("data"))
+    args = parser.parse_args()
+    corpus = args.corpus_dir.resolve()
+    with open(corpus / "corpus.tsv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    files = {}
+    for row in rows:
+        split = row["split"]
+        if split not in files:
+            (args.out_dir / split).mkdir(parents=True, exist_ok=True)
+            files[split] = {name: open(args.out_dir / split / name, "w", encoding="utf-8")
+                            for name in ("wav.scp", "text", "transcript", "utt2spk", "context_words")}
+        out = files[split]
+        utt = row["utt_id"]
+        plain = " ".join(TAGS.sub(" ", row["text"]).split())
+        target = {"asr": plain, "ner": row["text"], "sentiment": f"{row['sentiment']} {plain}"}
+        out["wav.scp"].write(f"{utt} {corpus / 'audio' / (utt + '.flac')}\n")
+        out["text"].write(f"{utt} {target[args.task]}\n")
+        out["transcript"].write(f"{utt} {plain}\n")
+        out["utt2spk"].write(f"{utt} {utt.split('-')[0]}\n")
+        if row["context_words"]:
+            out["context_words"].write(f"{utt} {row['context_words']}\n")
+    for out in files.values():
+        for handle in out.values():
+            handle.close()
+
+
+if __name__ == "__main__":
+    main()

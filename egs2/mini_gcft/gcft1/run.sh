@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The mini GCFT recipe: all four variants on the embedded espeak-ng corpus, on a CPU.
+#   ./run.sh                          # stages 1-8
+#   ./run.sh --stage 3 --stop_stage 7 # generation through scoring
+#   ./run.sh --task ner               # NER targets instead of transcripts
+set -euo pipefail
+
+./gcft.sh \
+    --train_set train \
+    --valid_set dev \
+    --test_sets "test" \
+    --token_type char \
+    --prompts "next_sentence title" \
+    --context_prompt title \
+    --pooling mean \
+    --variants "baseline inject_gt gen_inject gcaf" \
+    --train_config_dir conf \
+    --inference_config conf/decode.yaml \
+    --nj 2 \
+    "$@"
