@@ -33,8 +33,10 @@ from espnet2.utils import config_argparse
 from espnet2.utils.types import str_or_none
 from tqdm import tqdm
 
-from espnet_gcft.asr.context_data import validate_context_scp
+from espnet_gcft.asr.context_data import ContextDataError, validate_context_scp
 from espnet_gcft.asr.inference import DECODE_MODES, GCFTSpeech2Text
+from espnet_gcft.asr.model import ContextError
+from espnet_gcft.bin.common import reported_errors
 
 OUTPUT_FILES = ("text", "token", "token_int", "score")
 
@@ -121,7 +123,8 @@ def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    count = decode(args)
+    with reported_errors("gcft_inference", (ContextDataError, ContextError, FileNotFoundError)):
+        count = decode(args)
     logging.info(f"decoded {count} utterances into {args.output_dir}")
 
 

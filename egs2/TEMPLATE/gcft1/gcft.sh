@@ -61,6 +61,7 @@ embed_device=cpu         # device of the text encoder
 variants="baseline inject_gt gen_inject gcaf"  # variants to train and compare
 train_config_dir=conf    # holds train_<variant>.yaml for every variant
 train_args=""            # extra options for gcft_train
+train_jobs=1             # variants trained at the same time (CPU threads are shared out)
 inference_config=conf/decode.yaml  # gcft_inference options (YAML)
 inference_nj=1           # decoding jobs per test set
 inference_model=valid.loss.ave.pth  # checkpoint used for decoding
@@ -247,6 +248,21 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
 fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    # Variants train one after another, or --train_jobs at a time; on a CPU the
+    # cores are shared out (small models use one core better than two).
+    threads=$(( $(nproc) / train_jobs )); [ "${threads}" -ge 1 ] || threads=1
+    declare -A train_pids=()
+    train_failed=()
+    wait_training() {  # wait for one training job; remember a failure
+        local done_pid variant status
+        set +e; wait -n -p done_pid; status=$?; set -e
+        for variant in "${!train_pids[@]}"; do
+            if [ "${train_pids[${variant}]}" = "${done_pid}" ]; then
+                unset "train_pids[${variant}]"
+                [ "${status}" -eq 0 ] || train_failed+=("${expdir}/${variant}/train.log")
+            fi
+        done
+    }
     for variant in ${variants}; do
         source=$(context_source "${variant}")
         config=${train_config_dir}/train_${variant}.yaml
@@ -262,18 +278,28 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
             log "  ${dir} is up to date"
             continue
         fi
+        while [ "${#train_pids[@]}" -ge "${train_jobs}" ]; do wait_training; done
         # shellcheck disable=SC2046,SC2086
-        ${cuda_cmd} --gpu "${ngpu}" "${dir}/train.log" \
-            ${python} -m espnet_gcft.bin.gcft_train --config "${config}" --ngpu "${ngpu}" \
-            --token_type "${token_type}" --token_list "${token_list}" \
-            $([ "${token_type}" = bpe ] && echo "--bpemodel ${token_dir}/bpe.model") \
-            $(data_args train "${train_set}" "${train_context}") \
-            $(data_args valid "${valid_set}" "${valid_context}") \
-            --train_shape_file "${stats_dir}/train/speech_shape" \
-            --valid_shape_file "${stats_dir}/valid/speech_shape" \
-            --resume true --output_dir "${dir}" ${train_args}
-        touch "${dir}/.done"
+        (
+            export OMP_NUM_THREADS=${threads}
+            ${cuda_cmd} --gpu "${ngpu}" --num_threads "${threads}" "${dir}/train.log" \
+                ${python} -m espnet_gcft.bin.gcft_train --config "${config}" --ngpu "${ngpu}" \
+                --token_type "${token_type}" --token_list "${token_list}" \
+                $([ "${token_type}" = bpe ] && echo "--bpemodel ${token_dir}/bpe.model") \
+                $(data_args train "${train_set}" "${train_context}") \
+                $(data_args valid "${valid_set}" "${valid_context}") \
+                --train_shape_file "${stats_dir}/train/speech_shape" \
+                --valid_shape_file "${stats_dir}/valid/speech_shape" \
+                --resume true --output_dir "${dir}" ${train_args}
+            touch "${dir}/.done"
+        ) &
+        train_pids[${variant}]=$!
     done
+    while [ "${#train_pids[@]}" -gt 0 ]; do wait_training; done
+    if [ "${#train_failed[@]}" -gt 0 ]; then
+        log "Error: training failed, see ${train_failed[*]}"
+        exit 1
+    fi
 fi
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Stage 1 of the mini recipe: Kaldi data dirs and utt2prev from the embedded corpus.
-#   local/data.sh [--task asr|ner|sentiment]
+#   local/data.sh [--task asr|ner|sentiment] [--max_sessions N]
 set -euo pipefail
 . ./path.sh
 . ./db.sh
 
 # <options>
 task=asr                 # asr | ner | sentiment: the target text
+max_sessions=0           # keep only the first N sessions per split (0: all; for quick tests)
 # </options>
 . utils/parse_options.sh
 
-python3 local/data_prep.py --corpus_dir "${MINI_GCFT}" --task "${task}" --out_dir data
+python3 local/data_prep.py --corpus_dir "${MINI_GCFT}" --task "${task}" --out_dir data \
+    --max_sessions "${max_sessions}"
 for dset in train dev test; do
     # ids are <voice>-<session>-<NNNN>: the LibriSpeech order (session, then NNNN)
     python3 -m espnet_gcft.bin.make_utt2prev --data_dir "data/${dset}" --order librispeech

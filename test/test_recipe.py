@@ -1,0 +1,156 @@
+"""The mini recipe end to end (stages 1-8), reruns, runners and bad input in a recipe.
+
+This is the proof that `make demo` works: the same run.sh, gcft.sh and configs,
+on a few sessions of the corpus with one training epoch per variant.
+"""
+
+import json
+import os
+from pathlib import Path
+import shutil
+import subprocess
+
+import kaldiio
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "egs2" / "mini_gcft" / "gcft1"
+VARIANTS = ["baseline", "inject_gt", "gen_inject", "gcaf"]
+SETS = ["train", "dev", "test"]
+QUICK = ["--local_data_opts", "--max_sessions 3", "--prompts", "title", "--context_prompt", "title",
+         "--gen_max_new_tokens", "8", "--train_jobs", "2"]
+
+pytestmark = pytest.mark.slow
+
+
+def run(recipe: Path, *args, check=True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"run.sh {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory) -> Path:
+    """A copy of the recipe in the repository layout, with one-epoch training configs."""
+    root = tmp_path_factory.mktemp("repo")
+    (root / "tools").symlink_to(ROOT / "tools")
+    (root / "egs2").mkdir()
+    (root / "egs2" / "TEMPLATE").symlink_to(ROOT / "egs2" / "TEMPLATE")
+    target = root / "egs2" / "mini_gcft" / "gcft1"
+    shutil.copytree(RECIPE, target, symlinks=True,
+                    ignore=shutil.ignore_patterns("data", "dump", "exp", "RESULTS.md"))
+    quick_conf = target / "conf_quick"
+    quick_conf.mkdir()
+    for variant in VARIANTS:
+        config = yaml.safe_load((target / "conf" / f"train_{variant}.yaml").read_text())
+        config.update(max_epoch=1, keep_nbest_models=1)
+        (quick_conf / f"train_{variant}.yaml").write_text(yaml.safe_dump(config))
+    return target
+
+
+@pytest.fixture(scope="module")
+def full_run(recipe):
+    first = run(recipe, *QUICK, "--train_config_dir", "conf_quick")
+    again = run(recipe, *QUICK, "--train_config_dir", "conf_quick", "--stage", "3", "--stop_stage", "7")
+    return first, again
+
+
+def test_every_design_file_exists(recipe, full_run):
+    for dset in SETS:
+        for name in ("wav.scp", "text", "utt2spk", "spk2utt", "utt2prev"):
+            assert (recipe / "data" / dset / name).is_file(), (dset, name)
+        for name in ("wav.scp", "text", "utt2prev"):
+            assert (recipe / "dump" / "raw" / dset / name).is_file(), (dset, name)
+        for source in ("prev_gt", "gen_title"):
+            context = recipe / "dump" / "context" / dset / source
+            for name in ("text", "emb_mean.ark", "emb_mean.scp", "meta.json"):
+                assert (context / name).is_file(), (dset, source, name)
+        assert (recipe / "dump" / "context" / dset / "gen_title" / "generation.jsonl").is_file()
+    for variant in VARIANTS:
+        exp = recipe / "exp" / variant
+        assert (exp / "config.yaml").is_file() and (exp / "valid.loss.ave.pth").exists()
+        assert (exp / "images").is_dir() and (exp / "packed.zip").is_file()
+        decode = exp / "decode_test"
+        for name in ("ref.trn", "hyp.trn", "result.txt", "score.json"):
+            assert (decode / name).is_file(), (variant, name)
+        score = json.loads((decode / "score.json").read_text())
+        assert {"wer", "cer", "context_word_acc"} <= set(score)
+    assert (recipe / "exp" / "results.png").is_file()
+
+
+def test_results_hold_every_variant(recipe, full_run):
+    results = (recipe / "RESULTS.md").read_text()
+    for variant in VARIANTS:
+        assert f"| {variant} | test |" in results
+    assert "context_word_acc" in results and "needs at inference" in results
+
+
+def test_variants_read_the_right_context(recipe, full_run):
+    configs = {v: yaml.safe_load((recipe / "exp" / v / "config.yaml").read_text()) for v in VARIANTS}
+    def context_file(variant):
+        files = [p for p, name, _ in configs[variant]["train_data_path_and_name_and_type"] if name == "context"]
+        return files[0] if files else None
+    assert context_file("baseline") is None
+    assert context_file("inject_gt").endswith("train/prev_gt/emb_mean.scp")
+    assert context_file("gen_inject").endswith("train/gen_title/emb_mean.scp")
+    assert context_file("gcaf").endswith("train/gen_title/emb_mean.scp")
+    assert configs["gcaf"]["model_conf"]["context_mode"] == "distill"
+
+
+def test_rerun_skips_finished_work(full_run):
+    log = full_run[1].stdout
+    assert "gen_title/text is up to date" in log
+    assert "exp/gcaf is up to date" in log and "decode_test/score.json is up to date" in log
+
+
+def test_missing_test_context_fails_inject_only(recipe, full_run):
+    scp = recipe / "dump" / "context" / "test" / "prev_gt" / "emb_mean.scp"
+    original = scp.read_text()
+    dropped = original.splitlines()[2].split()[0]
+    try:
+        scp.write_text("".join(line + "\n" for line in original.splitlines() if not line.startswith(dropped)))
+        common = [*QUICK, "--train_config_dir", "conf_quick", "--stage", "7", "--stop_stage", "7"]
+        run(recipe, *common, "--variants", "baseline gcaf")
+        proc = run(recipe, *common, "--variants", "inject_gt", check=False)
+        assert proc.returncode != 0
+        log = (recipe / "exp" / "inject_gt" / "decode_test" / "log" / "decode.1.log").read_text()
+        assert dropped in log and "no context" in log
+    finally:
+        scp.write_text(original)
+    assert kaldiio.load_scp(str(scp))[dropped].shape[1] == 384
+
+
+def test_missing_audio_stops_stage_2_naming_the_utterance(recipe, full_run, tmp_path):
+    wav_scp = recipe / "data" / "test" / "wav.scp"
+    original = wav_scp.read_text()
+    first_utt = original.split()[0]
+    try:
+        wav_scp.write_text(original.replace(original.split("\n")[0].split()[1], "/nonexistent.flac", 1))
+        proc = run(recipe, *QUICK, "--stage", "2", "--stop_stage", "2", check=False)
+        assert proc.returncode != 0
+        assert f"utterance {first_utt}" in proc.stdout + proc.stderr
+        assert "/nonexistent.flac" in proc.stdout + proc.stderr
+    finally:
+        wav_scp.write_text(original)
+        run(recipe, *QUICK, "--stage", "2", "--stop_stage", "2")
+
+
+def test_local_runner_names_the_failed_job(tmp_path):
+    runner = RECIPE / "utils" / "run.sh"
+    proc = subprocess.run([str(runner), "JOB=1:3", str(tmp_path / "log/t.JOB.log"),
+                           "test JOB -ne 2 && echo job JOB"], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "job 2 failed" in proc.stderr and str(tmp_path / "log/t.2.log") in proc.stderr
+    assert "job 1 failed" not in proc.stderr
+    assert "job 3" in (tmp_path / "log/t.3.log").read_text()
+    assert (tmp_path / "log/t.1.log").read_text().startswith("# test 1 -ne 2 && echo job 1")
+
+
+def test_options_help_and_bad_option():
+    proc = subprocess.run(["./run.sh", "--help"], cwd=RECIPE, capture_output=True, text=True)
+    assert proc.returncode == 0 and "--gen_nj" in proc.stdout and "(default: 1)" in proc.stdout
+    proc = subprocess.run(["./run.sh", "--no_such_option", "1"], cwd=RECIPE, capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown option --no_such_option" in proc.stderr
