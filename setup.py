@@ -35,6 +35,8 @@ EXTRAS_REQUIRE = {
     "test": ["pytest==8.3.5", "pytest-timeout==2.4.0"],
     # Optional GPU backend for context generation; never needed on a CPU.
     "vllm": ["vllm"],
+    # bench/context_quality.py reads the SLUE-VoxPopuli dev targets this package ships.
+    "bench": ["slue-evaluator==0.8"],
 }
 
 setup(

@@ -8,7 +8,7 @@
 #   1  local/data.sh: Kaldi data dirs + utt2prev                      -> data/<set>
 #   2  format audio, build the token list                             -> dump/raw/<set>, data/token_list
 #   3  context texts: prev_gt, LLM generation per prompt (resumable)  -> dump/context/<set>/<source>/text
-#   4  context embeddings of every source                             -> dump/context/<set>/<source>/emb_<pooling>.scp
+#   4  context embeddings of every source, context report             -> dump/context/<set>/<source>/emb_<pooling>.scp, report.md
 #   5  ESPnet collect-stats                                           -> exp/stats
 #   6  training of every variant                                      -> exp/<variant>
 #   7  inference + scoring                                            -> exp/<variant>/decode_<set>/score.json
@@ -201,7 +201,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
-    log "Stage 4: embed every context source with ${text_encoder} (${pooling}): text -> emb_${pooling}.scp"
+    log "Stage 4: embed every context source with ${text_encoder} (${pooling}) and report on it: text -> emb_${pooling}.scp, report.md"
     for dset in ${all_sets}; do
         for source in prev_gt $(for p in ${prompts}; do echo "gen_${p}"; done); do
             dir=${dumpdir}/context/${dset}/${source}
@@ -214,6 +214,14 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
                 --data_dir "${dumpdir}/raw/${dset}" --encoder "${text_encoder}" \
                 --pooling "${pooling}" --device "${embed_device}" --no_progress
         done
+        report_dir=${dumpdir}/context/${dset}
+        if up_to_date "${report_dir}/report.json" "${report_dir}"/*/text; then
+            log "  ${report_dir}/report.json is up to date"
+            continue
+        fi
+        ${python} -m espnet_gcft.bin.context_report --data_dir "${dumpdir}/raw/${dset}" \
+            --text transcript --context_dir "${report_dir}" --encoder "${text_encoder}" \
+            --pooling "${pooling}" --device "${embed_device}" --out "${report_dir}"
     done
 fi
 

@@ -10,8 +10,10 @@ set -euo pipefail
     --valid_set dev \
     --test_sets "test" \
     --token_type char \
-    --prompts "next_sentence title" \
+    --prompts "title" \
     --context_prompt title \
+    --gen_max_new_tokens 16 \
+    --train_jobs 2 \
     --pooling mean \
     --variants "baseline inject_gt gen_inject gcaf" \
     --train_config_dir conf \
