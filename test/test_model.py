@@ -165,3 +165,12 @@ def test_model_conf_errors_name_the_field(wav2vec2_dir, tmp_path, conf, field):
     config["model_conf"] = {"ctc_weight": 0.3, **conf}
     with pytest.raises(ValueError, match=f"`{field}`"):
         build_model(config, tmp_path)
+
+
+def test_train_help_lists_the_context_choices():
+    from espnet_gcft.asr.task import GCFTTask
+
+    text = GCFTTask.get_parser().format_help()
+    for option in ("--context_fusion {cross_attention}", "--context_student {pooling_fc}",
+                   "--context_fusion_conf", "--context_student_conf"):
+        assert option in text

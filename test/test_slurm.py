@@ -1,0 +1,200 @@
+"""utils/slurm.sh against a real one-node Slurm cluster (tools/slurm_local.sh).
+
+The module starts its own cluster (config, munge key, state and logs in a
+temporary GCFT_SLURM_DIR, on free ports) and always stops it at the end. It
+needs root (to install slurm-wlm and munge with apt-get when missing and to
+run the daemons); otherwise the tests are skipped with the reason.
+"""
+
+import os
+from pathlib import Path
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SLURM_LOCAL = ROOT / "tools" / "slurm_local.sh"
+SLURM_SH = ROOT / "egs2" / "mini_gcft" / "gcft1" / "utils" / "slurm.sh"
+
+pytestmark = pytest.mark.slow
+
+
+def free_port_pair(start: int = 16817) -> int:
+    """A port p such that p (slurmctld) and p + 1 (slurmd) are free on this host."""
+    for port in range(start, start + 400, 2):
+        try:
+            for p in (port, port + 1):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind(("", p))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for the test cluster")
+
+
+def tail(text: str, n: int = 3000) -> str:
+    return text[-n:]
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """Environment (SLURM_CONF etc.) of a running one-node cluster; stopped at teardown."""
+    if os.geteuid() != 0:
+        pytest.skip("the local Slurm cluster needs root (apt-get install, munged, slurmd)")
+    if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:
+        pytest.skip("Slurm is not installed and there is no apt-get to install it")
+    # Short path (the munge socket path is limited) that user munge can reach.
+    cluster_dir = Path(tempfile.mkdtemp(prefix="gcft_slurm_", dir="/tmp"))
+    cluster_dir.chmod(0o755)
+    env = dict(os.environ, GCFT_SLURM_DIR=str(cluster_dir),
+               GCFT_SLURM_PORT=str(free_port_pair()), GCFT_SLURM_TIMEOUT="90")
+    try:
+        proc = subprocess.run([str(SLURM_LOCAL), "start"], env=env, capture_output=True,
+                              text=True, timeout=900)
+        if proc.returncode != 0:
+            if shutil.which("slurmctld") is None or shutil.which("munged") is None:
+                pytest.skip(f"slurm-wlm/munge could not be installed: {tail(proc.stderr, 1000)}")
+            raise AssertionError(f"slurm_local.sh start failed ({proc.returncode}):\n"
+                                 f"{tail(proc.stdout)}\n{tail(proc.stderr)}")
+        conf = cluster_dir / "etc" / "slurm.conf"
+        assert f"export SLURM_CONF={conf}" in proc.stdout
+        env["SLURM_CONF"] = str(conf)
+        yield env
+    finally:
+        stop = subprocess.run([str(SLURM_LOCAL), "stop"], env=env, capture_output=True,
+                              text=True, timeout=120)
+        if stop.returncode == 0:
+            shutil.rmtree(cluster_dir, ignore_errors=True)
+        else:
+            print(f"slurm_local.sh stop failed:\n{stop.stdout}\n{stop.stderr}", file=sys.stderr)
+
+
+def slurm_sh(env, cwd, *args, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SLURM_SH), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def squeue(env, name: str) -> list:
+    """[(job id, state)] of the jobs (array tasks) called ``name``."""
+    out = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i %t"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    return [tuple(line.split()) for line in out.splitlines() if line.strip()]
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_cluster_is_up_and_start_is_idempotent(slurm):
+    proc = subprocess.run([str(SLURM_LOCAL), "start"], env=slurm, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and "already running" in proc.stdout
+    status = subprocess.run([str(SLURM_LOCAL), "status"], env=slurm, capture_output=True,
+                            text=True, timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    for daemon in ("munged", "slurmctld", "slurmd"):
+        assert f"{daemon}: running" in status.stdout
+    assert "idle" in status.stdout and "debug*" in status.stdout
+    # the machine's own config is left alone
+    conf = Path(slurm["SLURM_CONF"]).read_text()
+    assert "PartitionName=debug" in conf and "/etc/slurm" not in conf
+
+
+def test_failed_task_is_named_and_the_others_logged(slurm, tmp_path):
+    proc = slurm_sh(slurm, tmp_path, "JOB=1:3", tmp_path / "log/t.JOB.log",
+                    "test JOB -ne 2 && echo job JOB")
+    assert proc.returncode == 1, proc.stderr
+    assert str(tmp_path / "log/t.2.log") in proc.stderr
+    assert "t.1.log" not in proc.stderr and "t.3.log" not in proc.stderr
+    log1 = (tmp_path / "log/t.1.log").read_text()
+    assert log1.startswith("# test 1 -ne 2 && echo job 1")
+    assert "job 1\n" in log1 and log1.rstrip().endswith("with status 0")
+    assert "job 3\n" in (tmp_path / "log/t.3.log").read_text()
+    assert (tmp_path / "log/t.2.log").read_text().rstrip().endswith("with status 1")
+
+
+def test_array_from_zero_like_the_recipe(slurm, tmp_path):
+    """`${gen_cmd} JOB=0:N log/generate.JOB.log python3 -m ... --shard JOB/2 --out_dir dir/shard.JOB`."""
+    conf = tmp_path / "conf" / "slurm.conf"
+    conf.parent.mkdir()
+    conf.write_text("partition=\nmem=512M  # per task\nnum_threads=1\ntime=\n"
+                    "gpu_option=--gres=gpu:{gpu}\nextra_args=\n")
+    script = ("import os, sys; print('args', sys.argv[1:]); print('cwd', os.getcwd()); "
+              "print('marker', os.environ.get('GCFT_TEST_MARKER')); print('python', sys.executable); "
+              "os.makedirs(sys.argv[-1], exist_ok=True)")
+    env = dict(slurm, GCFT_TEST_MARKER="carried over")
+    proc = slurm_sh(env, tmp_path, "--config", "conf/slurm.conf", "JOB=0:1", "exp/log/generate.JOB.log",
+                    sys.executable, "-c", script, "--shard", "JOB/2", "--out_dir", "exp/shard.JOB")
+    assert proc.returncode == 0, proc.stderr
+    for index in (0, 1):
+        log = (tmp_path / f"exp/log/generate.{index}.log").read_text()
+        assert f"args ['--shard', '{index}/2', '--out_dir', 'exp/shard.{index}']" in log
+        assert f"cwd {tmp_path}" in log and "marker carried over" in log
+        assert f"python {sys.executable}" in log
+        assert log.rstrip().endswith("with status 0")
+        assert (tmp_path / f"exp/shard.{index}").is_dir()
+    assert not (tmp_path / "exp/log/generate.2.log").exists()
+
+
+def test_single_job_options_reach_sbatch(slurm, tmp_path):
+    """`${cuda_cmd} --gpu 0 --num_threads 1 dir/train.log python3 -m ...` with --mem over the config."""
+    conf = tmp_path / "slurm.conf"
+    conf.write_text("mem=300M\nnum_threads=2\n")
+    proc = slurm_sh(slurm, tmp_path, "--gpu", "0", "--num_threads", "1", "--config", conf,
+                    "--mem", "600M", "exp/train.log", "bash", "-c",
+                    'echo "cpus $SLURM_CPUS_PER_TASK mem $SLURM_MEM_PER_NODE"')
+    assert proc.returncode == 0, proc.stderr
+    log = (tmp_path / "exp/train.log").read_text()
+    assert "cpus 1 mem 600" in log, log
+
+
+def test_squeue_and_scontrol_see_the_job(slurm, tmp_path):
+    job = subprocess.Popen([str(SLURM_SH), "JOB=1:1", "log/watch.JOB.log", "sleep 5"], cwd=tmp_path,
+                           env=slurm, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        tasks = wait_for(lambda: [t for t in squeue(slurm, "watch") if t[1] == "R"], 30,
+                         "squeue to show the job running")
+        job_id = tasks[0][0].split("_")[0]
+        show = subprocess.run(["scontrol", "show", "job", job_id], env=slurm, capture_output=True,
+                              text=True, check=True).stdout
+        assert "JobState=RUNNING" in show and f"WorkDir={tmp_path}" in show
+        _, err = job.communicate(timeout=60)
+        assert job.returncode == 0, err
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert "sleep 5" in (tmp_path / "log/watch.1.log").read_text()
+    # no accounting database: finished jobs are in the jobcomp log instead of sacct
+    jobcomp = Path(slurm["GCFT_SLURM_DIR"]) / "log" / "jobcomp.log"
+    wait_for(lambda: jobcomp.is_file() and f"ArrayJobId={job_id} " in jobcomp.read_text(), 15,
+             "the job in jobcomp.log")
+
+
+def test_ctrl_c_cancels_the_array(slurm, tmp_path):
+    job = subprocess.Popen([str(SLURM_SH), "JOB=1:2", "log/nap.JOB.log", "sleep 60"], cwd=tmp_path,
+                           env=slurm, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: any(state == "R" for _, state in squeue(slurm, "nap")), 30,
+                 "squeue to show the job running")
+        start = time.monotonic()
+        job.send_signal(signal.SIGINT)
+        _, err = job.communicate(timeout=20)
+        assert time.monotonic() - start < 20
+        assert job.returncode != 0 and "cancelled job" in err
+        wait_for(lambda: not squeue(slurm, "nap"), 20, "the cancelled job to leave squeue")
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert "with status" not in (tmp_path / "log/nap.1.log").read_text()
