@@ -23,7 +23,7 @@ import kaldiio
 import numpy as np
 from tqdm import tqdm
 
-from espnet_gcft.context.kaldi import read_table, write_text_atomic
+from espnet_gcft.context.kaldi import key_mismatch, read_table, write_text_atomic
 from espnet_gcft.context.models import resolve_model
 
 logger = logging.getLogger(__name__)
@@ -199,9 +199,8 @@ def embed_texts(
 
 def check_same_ids(texts: Dict[str, str], reference: Dict[str, str], where: str, ref_where: str) -> None:
     """Raise naming the first utterance that is in one set of ids and not the other."""
-    for utt in texts:
-        if utt not in reference:
-            raise EmbeddingError(f"{where}: utterance {utt} is not in {ref_where}")
-    for utt in reference:
-        if utt not in texts:
-            raise EmbeddingError(f"{where}: utterance {utt} of {ref_where} is missing")
+    mismatch = key_mismatch(texts, reference)
+    if mismatch is not None:
+        utt, kind = mismatch
+        detail = f"is not in {ref_where}" if kind == "extra" else f"of {ref_where} is missing"
+        raise EmbeddingError(f"{where}: utterance {utt} {detail}")

@@ -69,6 +69,22 @@ def read_text(path: PathLike) -> Dict[str, str]:
     return texts
 
 
+def key_mismatch(keys: Iterable[str], reference: Iterable[str]) -> Optional[Tuple[str, str]]:
+    """The first key found in only one of two collections, or None if they agree.
+
+    Returns ``(key, "missing")`` for a key of ``reference`` absent from
+    ``keys`` (checked first), ``(key, "extra")`` for a key of ``keys`` absent
+    from ``reference``.
+    """
+    keys, reference = list(keys), list(reference)
+    known, wanted = set(reference), set(keys)
+    missing = next((k for k in reference if k not in wanted), None)
+    if missing is not None:
+        return missing, "missing"
+    extra = next((k for k in keys if k not in known), None)
+    return None if extra is None else (extra, "extra")
+
+
 def write_table_atomic(path: PathLike, rows: Iterable[Tuple[str, str]]) -> None:
     """Write ``<key> <value>`` lines to a temporary file, then rename it to ``path``."""
     write_text_atomic(path, "".join(f"{k} {v}".rstrip() + "\n" for k, v in rows))

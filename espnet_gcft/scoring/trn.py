@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Dict, Iterable, Tuple, Union
 
-from espnet_gcft.context.kaldi import write_text_atomic
+from espnet_gcft.context.kaldi import key_mismatch, write_text_atomic
 
 PathLike = Union[str, Path]
 
@@ -41,10 +41,10 @@ def write_trn(path: PathLike, rows: Iterable[Tuple[str, str, str]]) -> None:
 
 def paired(ref: Dict[str, str], hyp: Dict[str, str], ref_name: str, hyp_name: str) -> Iterable[Tuple[str, str, str]]:
     """``(id, ref words, hyp words)`` in ref order; ids must be the same in both."""
-    for utt in ref:
-        if utt not in hyp:
+    mismatch = key_mismatch(hyp, ref)
+    if mismatch is not None:
+        utt, kind = mismatch
+        if kind == "missing":
             raise ScoringError(f"utterance ({utt}) of {ref_name} is missing from {hyp_name}")
-    for utt in hyp:
-        if utt not in ref:
-            raise ScoringError(f"utterance ({utt}) of {hyp_name} is not in {ref_name}")
+        raise ScoringError(f"utterance ({utt}) of {hyp_name} is not in {ref_name}")
     return [(utt, ref[utt], hyp[utt]) for utt in ref]
