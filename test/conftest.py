@@ -13,8 +13,11 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from gcft_helpers import (  # noqa: E402
+    QUICK,
+    copy_recipe,
     make_tiny_corpus,
     make_tiny_wav2vec2,
+    run_recipe,
 )
 
 
@@ -32,3 +35,17 @@ def wav2vec2_dir(tmp_path_factory) -> Path:
 def corpus(tmp_path_factory) -> Path:
     """Kaldi data dir `data/` with wav.scp, text, utt2spk and a context.scp."""
     return make_tiny_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def mini_recipe(tmp_path_factory) -> Path:
+    """A copy of the mini recipe (repository layout) with one-epoch training configs."""
+    return copy_recipe(tmp_path_factory.mktemp("repo"))
+
+
+@pytest.fixture(scope="session")
+def mini_run(mini_recipe):
+    """The quick mini recipe through stages 1-8, then stages 3-7 again."""
+    first = run_recipe(mini_recipe, *QUICK)
+    again = run_recipe(mini_recipe, *QUICK, "--stage", "3", "--stop_stage", "7")
+    return first, again

@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+import shutil
 import subprocess
 import sys
 from typing import Dict, Optional
@@ -186,5 +187,47 @@ def run_cli(module: str, *args, check: bool = True, cwd=None) -> subprocess.Comp
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{module} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "egs2" / "mini_gcft" / "gcft1"
+VARIANTS = ["baseline", "inject_gt", "gen_inject", "gcaf"]
+SETS = ["train", "dev", "test"]
+# A quick mini recipe: 3 sessions per split, one prompt, short generations.
+QUICK = ["--local_data_opts", "--max_sessions 3", "--prompts", "title", "--context_prompt", "title",
+         "--gen_max_new_tokens", "8", "--train_jobs", "2", "--train_config_dir", "conf_quick"]
+
+
+def copy_recipe(root: Path, source: Path = RECIPE, outputs: bool = False) -> Path:
+    """The mini recipe under ``root`` in the repository layout; one-epoch configs in conf_quick.
+
+    ``tools`` and ``egs2/TEMPLATE`` are links to this checkout. With ``outputs``
+    the recipe's data, dump and exp dirs are copied too.
+    """
+    (root / "tools").symlink_to(ROOT / "tools")
+    (root / "egs2").mkdir()
+    (root / "egs2" / "TEMPLATE").symlink_to(ROOT / "egs2" / "TEMPLATE")
+    target = root / "egs2" / "mini_gcft" / "gcft1"
+    ignored = () if outputs else ("data", "dump", "exp", "RESULTS.md")
+    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(*ignored))
+    quick_conf = target / "conf_quick"
+    if not quick_conf.exists():
+        quick_conf.mkdir()
+        for variant in VARIANTS:
+            config = yaml.safe_load((target / "conf" / f"train_{variant}.yaml").read_text())
+            config.update(max_epoch=1, keep_nbest_models=1)
+            (quick_conf / f"train_{variant}.yaml").write_text(yaml.safe_dump(config))
+    return target
+
+
+def run_recipe(recipe: Path, *args, check: bool = True, env: Optional[dict] = None):
+    """``./run.sh args...`` in a recipe dir; raises with the output tail on failure."""
+    env = dict(env or os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"run.sh {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
     return proc

@@ -5,56 +5,28 @@ on a few sessions of the corpus with one training epoch per variant.
 """
 
 import json
-import os
-from pathlib import Path
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ROOT / "egs2" / "mini_gcft" / "gcft1"
-VARIANTS = ["baseline", "inject_gt", "gen_inject", "gcaf"]
-SETS = ["train", "dev", "test"]
-QUICK = ["--local_data_opts", "--max_sessions 3", "--prompts", "title", "--context_prompt", "title",
-         "--gen_max_new_tokens", "8", "--train_jobs", "2"]
+from gcft_helpers import QUICK, RECIPE, SETS, VARIANTS, run_recipe
 
 pytestmark = pytest.mark.slow
 
 
-def run(recipe: Path, *args, check=True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"run.sh {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc
+@pytest.fixture
+def recipe(mini_recipe):
+    return mini_recipe
 
 
-@pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Path:
-    """A copy of the recipe in the repository layout, with one-epoch training configs."""
-    root = tmp_path_factory.mktemp("repo")
-    (root / "tools").symlink_to(ROOT / "tools")
-    (root / "egs2").mkdir()
-    (root / "egs2" / "TEMPLATE").symlink_to(ROOT / "egs2" / "TEMPLATE")
-    target = root / "egs2" / "mini_gcft" / "gcft1"
-    shutil.copytree(RECIPE, target, symlinks=True,
-                    ignore=shutil.ignore_patterns("data", "dump", "exp", "RESULTS.md"))
-    quick_conf = target / "conf_quick"
-    quick_conf.mkdir()
-    for variant in VARIANTS:
-        config = yaml.safe_load((target / "conf" / f"train_{variant}.yaml").read_text())
-        config.update(max_epoch=1, keep_nbest_models=1)
-        (quick_conf / f"train_{variant}.yaml").write_text(yaml.safe_dump(config))
-    return target
+@pytest.fixture
+def full_run(mini_run):
+    return mini_run
 
 
-@pytest.fixture(scope="module")
-def full_run(recipe):
-    first = run(recipe, *QUICK, "--train_config_dir", "conf_quick")
-    again = run(recipe, *QUICK, "--train_config_dir", "conf_quick", "--stage", "3", "--stop_stage", "7")
-    return first, again
+def run(recipe, *args, check=True):
+    return run_recipe(recipe, *args, check=check)
 
 
 def test_every_design_file_exists(recipe, full_run):
@@ -114,7 +86,7 @@ def test_missing_test_context_fails_inject_only(recipe, full_run):
     dropped = original.splitlines()[2].split()[0]
     try:
         scp.write_text("".join(line + "\n" for line in original.splitlines() if not line.startswith(dropped)))
-        common = [*QUICK, "--train_config_dir", "conf_quick", "--stage", "7", "--stop_stage", "7"]
+        common = [*QUICK, "--stage", "7", "--stop_stage", "7"]
         run(recipe, *common, "--variants", "baseline gcaf")
         proc = run(recipe, *common, "--variants", "inject_gt", check=False)
         assert proc.returncode != 0

@@ -6,6 +6,7 @@ needs root (to install slurm-wlm and munge with apt-get when missing and to
 run the daemons); otherwise the tests are skipped with the reason.
 """
 
+import json
 import os
 from pathlib import Path
 import shutil
@@ -198,3 +199,55 @@ def test_ctrl_c_cancels_the_array(slurm, tmp_path):
         if job.poll() is None:
             job.kill()
     assert "with status" not in (tmp_path / "log/nap.1.log").read_text()
+
+
+def _emb(recipe: Path, scp: Path) -> dict:
+    """utt -> matrix of an scp whose ark paths are relative to the recipe dir."""
+    import kaldiio
+
+    return {line.split()[0]: kaldiio.load_mat(str(recipe / line.split()[1]))
+            for line in scp.read_text().splitlines()}
+
+
+def test_recipe_stages_3_4_7_through_slurm_equal_the_local_run(slurm, mini_recipe, mini_run,
+                                                               tmp_path_factory):
+    """Generation (2 shards), embedding and decoding (2 jobs) as Slurm array jobs."""
+    import numpy as np
+
+    from gcft_helpers import QUICK, SETS, VARIANTS, copy_recipe, run_recipe
+
+    recipe = copy_recipe(tmp_path_factory.mktemp("slurm_repo"), mini_recipe, outputs=True)
+    for dset in SETS:
+        shutil.rmtree(recipe / "dump" / "context" / dset)
+    for variant in VARIANTS:
+        shutil.rmtree(recipe / "exp" / variant / "decode_test")
+    env = dict(slurm, cmd_backend="slurm")
+    run_recipe(recipe, *QUICK, "--stage", "3", "--stop_stage", "4", "--gen_nj", "2", env=env)
+    run_recipe(recipe, *QUICK, "--stage", "7", "--stop_stage", "7", "--inference_nj", "2", env=env)
+    for dset in SETS:
+        for source in ("prev_gt", "gen_title"):
+            local = mini_recipe / "dump" / "context" / dset / source
+            remote = recipe / "dump" / "context" / dset / source
+            assert (remote / "text").read_text() == (local / "text").read_text(), (dset, source)
+            local_emb = _emb(mini_recipe, local / "emb_mean.scp")
+            remote_emb = _emb(recipe, remote / "emb_mean.scp")
+            assert list(local_emb) == list(remote_emb)
+            for utt in local_emb:
+                np.testing.assert_allclose(remote_emb[utt], local_emb[utt], atol=1e-5)
+        for index in (0, 1):
+            log = recipe / "dump" / "context" / dset / "gen_title" / "log" / f"generate.{index}.log"
+            assert ", job " in log.read_text()  # written by the Slurm job
+    for variant in VARIANTS:
+        local = mini_recipe / "exp" / variant / "decode_test"
+        remote = recipe / "exp" / variant / "decode_test"
+        assert (remote / "hyp.trn").read_text() == (local / "hyp.trn").read_text(), variant
+        assert json.loads((remote / "score.json").read_text()) == \
+            json.loads((local / "score.json").read_text())
+        assert ", job " in (remote / "log" / "decode.2.log").read_text()
+
+    # A failing array task fails the stage and names its log.
+    shutil.rmtree(recipe / "exp" / "baseline" / "decode_test")
+    proc = run_recipe(recipe, *QUICK, "--stage", "7", "--stop_stage", "7", "--variants", "baseline",
+                      "--inference_nj", "2", "--inference_model", "missing.pth", env=env, check=False)
+    assert proc.returncode != 0
+    assert "exp/baseline/decode_test/log/decode.1.log" in proc.stderr + proc.stdout
