@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 import shutil
 import tempfile
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from espnet_gcft.context.models import resolve_model
 from espnet_gcft.context.prompts import Prompt
@@ -125,6 +125,18 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GCFT_CACHE", Path.home() / ".cache" / "espnet_gcft"))
 
 
+def loadable_model(model: str, gguf_file: Optional[str] = None) -> Tuple[str, Optional[str]]:
+    """``(path or hub name that transformers loads, GGUF file or None)`` for a model name.
+
+    Embedded names resolve to their package dirs; a GGUF model resolves to its
+    dequantised copy in the cache (converted on first use).
+    """
+    path, gguf_file = resolve_model(model, gguf_file)
+    if gguf_file:
+        path = str(_converted_gguf_dir(path, gguf_file, default_cache_dir() / "gguf"))
+    return path, gguf_file
+
+
 class TransformersBackend(LLMBackend):
     """Any causal LM that transformers loads: a hub name, a local dir or a GGUF file.
 
@@ -148,9 +160,7 @@ class TransformersBackend(LLMBackend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path, gguf_file = resolve_model(model, gguf_file)
-        if gguf_file:
-            path = str(_converted_gguf_dir(path, gguf_file, default_cache_dir() / "gguf"))
+        path, gguf_file = loadable_model(model, gguf_file)
         self.model_id = model + (f"#{gguf_file}" if gguf_file else "")
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         self.tokenizer.padding_side = "left"

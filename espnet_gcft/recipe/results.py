@@ -35,13 +35,10 @@ def count_hf_params(name: str, causal_lm: bool) -> Optional[int]:
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
-    from espnet_gcft.context.backends import _converted_gguf_dir, default_cache_dir
-    from espnet_gcft.context.models import resolve_model
+    from espnet_gcft.context.backends import loadable_model
 
     try:
-        path, gguf = resolve_model(name)
-        if gguf:
-            path = str(_converted_gguf_dir(path, gguf, default_cache_dir() / "gguf"))
+        path, _ = loadable_model(name)
         config = AutoConfig.from_pretrained(path)
         with torch.device("meta"):
             model = (AutoModelForCausalLM if causal_lm else AutoModel).from_config(config)
