@@ -200,20 +200,22 @@ QUICK = ["--local_data_opts", "--max_sessions 3", "--prompts", "title", "--conte
          "--gen_max_new_tokens", "8", "--train_jobs", "2", "--train_config_dir", "conf_quick"]
 
 
-def copy_recipe(root: Path, source: Path = RECIPE, outputs: bool = False) -> Path:
-    """The mini recipe under ``root`` in the repository layout; one-epoch configs in conf_quick.
+def copy_recipe(root: Path, source: Path = RECIPE, outputs: bool = False, quick: bool = True) -> Path:
+    """A recipe under ``root`` in the repository layout (``egs2/<corpus>/gcft1``).
 
-    ``tools`` and ``egs2/TEMPLATE`` are links to this checkout. With ``outputs``
-    the recipe's data, dump and exp dirs are copied too.
+    ``tools`` and ``egs2/TEMPLATE`` are links to this checkout (made once per
+    ``root``). With ``outputs`` the recipe's data, dump and exp dirs are copied
+    too; with ``quick`` one-epoch copies of its training configs go to conf_quick.
     """
-    (root / "tools").symlink_to(ROOT / "tools")
-    (root / "egs2").mkdir()
-    (root / "egs2" / "TEMPLATE").symlink_to(ROOT / "egs2" / "TEMPLATE")
-    target = root / "egs2" / "mini_gcft" / "gcft1"
-    ignored = () if outputs else ("data", "dump", "exp", "RESULTS.md")
+    if not (root / "tools").exists():
+        (root / "tools").symlink_to(ROOT / "tools")
+        (root / "egs2").mkdir()
+        (root / "egs2" / "TEMPLATE").symlink_to(ROOT / "egs2" / "TEMPLATE")
+    target = root / "egs2" / source.parent.name / source.name
+    ignored = () if outputs else ("data", "dump", "exp", "RESULTS*.md", "downloads")
     shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(*ignored))
     quick_conf = target / "conf_quick"
-    if not quick_conf.exists():
+    if quick and not quick_conf.exists():
         quick_conf.mkdir()
         for variant in VARIANTS:
             config = yaml.safe_load((target / "conf" / f"train_{variant}.yaml").read_text())

@@ -81,6 +81,21 @@ def test_shuffled_pairing_never_uses_the_own_session(toy):
         assert all(session[utts[i]] != session[utt] for i in others)
 
 
+def test_small_sets_shrink_the_candidates_or_drop_the_retrieval(toy, caplog):
+    utt2prev, current, previous = toy
+    # two sessions of 4: 3 usable utterances each (the first has no previous one)
+    small = {u: p for u, p in utt2prev.items() if u[:2] in ("s0", "s1")}
+    row = report_source(SourceInput("oracle", dict(current)), current, previous, small,
+                        bootstrap=50)
+    assert row["num_candidates"] == 4 and row["top1"] == 1.0
+    assert "4 retrieval candidates instead of 10" in caplog.text
+    one_session = {u: p for u, p in utt2prev.items() if u.startswith("s2")}
+    row = report_source(SourceInput("oracle", dict(current)), current, previous, one_session,
+                        bootstrap=50)
+    assert row["sim_current"] == pytest.approx(1.0) and row["echo"] is not None
+    assert row["num_candidates"] is None and row["lift"] is None and row["mrr"] is None
+
+
 def test_missing_ids_are_named(toy):
     utt2prev, current, previous = toy
     vectors = {u: v for u, v in current.items() if u not in ("s4-1", "s5-3")}

@@ -1,6 +1,10 @@
 """The one place where espnet_gcft reaches into ESPnet module globals."""
 
 from contextlib import contextmanager
+import importlib.machinery
+import importlib.util
+import sys
+import types
 from typing import Any, Iterator
 
 
@@ -20,3 +24,50 @@ def swapped_attribute(owner: Any, name: str, value: Any) -> Iterator[None]:
         yield
     finally:
         setattr(owner, name, original)
+
+
+class _DeferredModule(types.ModuleType):
+    """Stands in for a module until a public attribute of it is read."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        name = self.__name__
+        if sys.modules.get(name) is self:
+            del sys.modules[name]
+        real = importlib.import_module(name)
+        self.__dict__.update(real.__dict__)
+        return getattr(real, attr)
+
+
+def defer_import(name: str) -> None:
+    """Put a stand-in for ``name`` in ``sys.modules`` that imports it at first use.
+
+    ESPnet's ASR task imports ``g2p_en`` at the top of its phoneme tokenizer
+    module; ``g2p_en`` imports ``inflect`` and NLTK and tries to download NLTK
+    data: about 5 s of every CLI start, although GCFT recipes tokenize into
+    characters or BPE; ``tacotron_cleaner.cleaners`` imports ``inflect`` (4 s)
+    for a text cleaner they do not use. ``g2p_en.G2p`` (or any public name) still works: reading
+    it imports the real module. Dunder lookups (which torch and transformers
+    make on every loaded module) do not. A package that is not installed is
+    left to the real import.
+    """
+    if name in sys.modules:
+        return
+    parent, _, child = name.rpartition(".")
+    if parent:
+        # find_spec("a.b") would import "a", which may import "a.b": look "b" up in a's path
+        parent_spec = importlib.util.find_spec(parent)
+        locations = parent_spec.submodule_search_locations if parent_spec else None
+        spec = importlib.machinery.PathFinder.find_spec(name, locations) if locations else None
+    else:
+        spec = importlib.util.find_spec(name)
+    if spec is None:
+        return
+    module = _DeferredModule(name)
+    module.__spec__ = spec
+    module.__file__ = spec.origin
+    module.__path__ = list(spec.submodule_search_locations or [])
+    sys.modules[name] = module
+    if parent:
+        setattr(importlib.import_module(parent), child, module)

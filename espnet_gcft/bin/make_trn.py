@@ -7,7 +7,8 @@ Usage::
 
 Writes ``<out_dir>/text`` (hypotheses in the order of ``<data_dir>/text``),
 ``ref.trn`` and ``hyp.trn`` (``<words> (<spk>-<utt>)``). Every utterance of the
-data dir must be decoded exactly once.
+data dir must be decoded exactly once. A data dir without ``text`` (a blind
+test set) gets no ``ref.trn``.
 """
 
 import argparse

@@ -10,7 +10,7 @@ from pathlib import Path
 import re
 from typing import Callable, Dict, List, Optional, Tuple
 
-from espnet_gcft.context.kaldi import read_keys, read_table, write_table_atomic
+from espnet_gcft.context.kaldi import read_table, utterance_ids, write_table_atomic
 
 NO_PREVIOUS = "-"
 
@@ -106,17 +106,17 @@ def _session_row(fields: List[str]) -> Position:
 def build_utt2prev(
     data_dir: Path, order: str, utt2session: Optional[Path] = None
 ) -> Dict[str, str]:
-    """Map every utterance of ``data_dir/text`` to its predecessor (or ``-``).
+    """Map every utterance of ``data_dir`` to its predecessor (or ``-``).
 
     Args:
-        data_dir: Kaldi data dir with ``text`` (and ``segments`` for that order).
+        data_dir: Kaldi data dir with ``text`` (a set without references:
+            ``segments`` or ``wav.scp``), and ``segments`` for that order.
         order: one of ``ORDERS``.
         utt2session: ``<utt> <session> <position>`` file for ``order == "file"``.
     """
     if order not in ORDERS:
         raise HistoryError(f"unknown --order {order!r}; choose from {', '.join(ORDERS)}")
-    text_file = data_dir / "text"
-    utts = read_keys(text_file)
+    text_file, utts = utterance_ids(data_dir)
     if order in ID_PARSERS:
         positions = _positions_from_ids(text_file, order, utts)
     elif order == "segments":

@@ -50,6 +50,20 @@ def read_keys(path: PathLike) -> Dict[str, int]:
     return keys
 
 
+def utterance_ids(data_dir: PathLike) -> Tuple[Path, Dict[str, int]]:
+    """The utterances of a Kaldi data dir, in order: ``(file they come from, id -> line)``.
+
+    ``text`` lists them; a set without references (a blind test set, decoded
+    but not scored) has no ``text``, and then ``segments`` or else ``wav.scp``
+    does.
+    """
+    data_dir = Path(data_dir)
+    for name in ("text", "segments", "wav.scp"):
+        if (data_dir / name).is_file():
+            return data_dir / name, read_keys(data_dir / name)
+    raise FileNotFoundError(f"{data_dir} has neither text, segments nor wav.scp")
+
+
 def read_text(path: PathLike) -> Dict[str, str]:
     """Read ``<utt> <text ...>`` (the text may be empty); repeated ids are errors."""
     texts: Dict[str, str] = {}

@@ -14,15 +14,20 @@ that have a previous one, with one text encoder for everything:
 - ``empty``: utterances with a previous one whose context is empty (counted,
   left out of the means).
 
-Every mean comes with a bootstrap 95% interval over utterances.
+Every mean comes with a bootstrap 95% interval over utterances. On a set too
+small for ``K`` candidates (a smoke test), ``K`` shrinks with a warning and is
+recorded per source; a set with one session gets no shuffled or retrieval figures.
 """
 
 from dataclasses import dataclass
+import logging
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from espnet_gcft.context.history import NO_PREVIOUS
+
+logger = logging.getLogger(__name__)
 
 METRICS = ("sim_current", "sim_shuffled", "lift", "top1", "mrr", "echo")
 
@@ -121,22 +126,25 @@ def report_source(
     context = _unit(np.stack([source.vectors[u] for u in usable]))  # (N, C)
     text = _unit(np.stack([current[u] for u in usable]))  # (N, C)
     sim_current = (context * text).sum(axis=1)  # (N,)
-    partners = shuffled_partners(usable, session, rng, count=max(num_candidates - 1, 1))
-    first_partner = np.array([p[0] for p in partners])
-    sim_shuffled = (context[first_partner] * text).sum(axis=1)
-    ranks = []
-    for index, others in enumerate(partners):
-        candidates = context[[index] + others[: num_candidates - 1]]  # (K, C)
-        scores = candidates @ text[index]
-        ranks.append(1 + int((scores[1:] > scores[0]).sum()))
-    ranks = np.array(ranks)
-    per_utt = {
-        "sim_current": sim_current,
-        "sim_shuffled": sim_shuffled,
-        "lift": sim_current - sim_shuffled,
-        "top1": (ranks == 1).astype(float),
-        "mrr": 1.0 / ranks,
-    }
+    groups = [session[u] for u in usable]
+    fewest_others = min(len(groups) - groups.count(g) for g in set(groups))
+    if fewest_others == 0:
+        # one session: no other-session pairing, only sim_current and echo
+        logger.warning(f"source {source.name}: every usable utterance is in one session; "
+                       "no shuffled pairing or retrieval figures")
+        partners = None
+    else:
+        if fewest_others < num_candidates - 1:
+            # a small set (a smoke test): fewer candidates, said so, rather than no report
+            logger.warning(f"source {source.name}: only {fewest_others} utterance(s) from other "
+                           f"sessions for some utterances: {fewest_others + 1} retrieval "
+                           f"candidates instead of {num_candidates}")
+            num_candidates = fewest_others + 1
+        partners = shuffled_partners(usable, session, rng, count=max(num_candidates - 1, 1))
+    result["num_candidates"] = num_candidates if partners is not None else None
+    per_utt = {"sim_current": sim_current}
+    if partners is not None:
+        per_utt.update(_shuffled_figures(context, text, partners, num_candidates))
     echo_utts = [i for i, u in enumerate(usable) if previous.get(u) is not None]
     if echo_utts:
         prev = _unit(np.stack([previous[usable[i]] for i in echo_utts]))
@@ -149,6 +157,26 @@ def report_source(
         result[metric] = float(values.mean())
         result[f"{metric}_ci95"] = _bootstrap(values, rng, bootstrap)
     return result
+
+
+def _shuffled_figures(context: np.ndarray, text: np.ndarray, partners: List[List[int]],
+                      num_candidates: int) -> Dict[str, np.ndarray]:
+    """Per-utterance ``sim_shuffled``, ``lift``, ``top1`` and ``mrr`` against other sessions."""
+    first_partner = np.array([p[0] for p in partners])
+    sim_shuffled = (context[first_partner] * text).sum(axis=1)
+    ranks = []
+    for index, others in enumerate(partners):
+        candidates = context[[index] + others[: num_candidates - 1]]  # (K, C)
+        scores = candidates @ text[index]
+        ranks.append(1 + int((scores[1:] > scores[0]).sum()))
+    ranks = np.array(ranks)
+    sim_current = (context * text).sum(axis=1)
+    return {
+        "sim_shuffled": sim_shuffled,
+        "lift": sim_current - sim_shuffled,
+        "top1": (ranks == 1).astype(float),
+        "mrr": 1.0 / ranks,
+    }
 
 
 def markdown_table(rows: List[dict], title: str) -> str:

@@ -15,9 +15,10 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import soundfile
 
-from espnet_gcft.context.kaldi import read_table, read_text, write_table_atomic
+from espnet_gcft.context.kaldi import read_table, utterance_ids, write_table_atomic
 
-# Files copied unchanged when present (text and utt2prev are required).
+# Files copied unchanged when present (a set without references has no text
+# and transcript).
 COPIED = ("text", "transcript", "utt2spk", "utt2prev", "context_words", "utt2sentiment")
 
 
@@ -62,7 +63,7 @@ def _format_one(job: Tuple[str, str, Optional[Tuple[float, float]], int, str]) -
 
 def format_data(data_dir: Path, out_dir: Path, fs: int = 16000, nj: int = 1) -> int:
     """Write ``out_dir`` (wav.scp, utt2num_samples, spk2utt and the copied files)."""
-    texts = read_text(data_dir / "text")
+    _, utts = utterance_ids(data_dir)
     recordings = {fields[0]: " ".join(fields[1:])
                   for _, fields in read_table(data_dir / "wav.scp", min_fields=2)}
     segments: Dict[str, Tuple[str, Tuple[float, float]]] = {}
@@ -73,10 +74,10 @@ def format_data(data_dir: Path, out_dir: Path, fs: int = 16000, nj: int = 1) -> 
             except ValueError:
                 raise FormatError(f"{data_dir}/segments:{lineno}: times must be numbers") from None
     jobs: List[tuple] = []
-    for utt in texts:
+    for utt in utts:
         if segments:
             if utt not in segments:
-                raise FormatError(f"utterance {utt} of {data_dir}/text has no entry in segments")
+                raise FormatError(f"utterance {utt} of {data_dir} has no entry in segments")
             recording, times = segments[utt]
         else:
             recording, times = utt, None

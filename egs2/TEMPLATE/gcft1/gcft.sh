@@ -13,6 +13,8 @@
 #   6  training of every variant                                      -> exp/<variant>
 #   7  inference + scoring                                            -> exp/<variant>/decode_<set>/score.json
 #   8  RESULTS.md, bar chart, packed models                           -> RESULTS.md, exp/results.png
+# A test set without data/<set>/text (a blind test set) is decoded, not scored,
+# and only by the variants that need no previous text at inference.
 # Every step skips, with a log line, when its outputs are newer than its inputs;
 # a step that failed half-way is rerun (generation, embedding and training
 # resume where they stopped).
@@ -42,6 +44,8 @@ test_sets=""             # sets to decode and score
 fs=16000                 # sampling rate of the formatted audio
 token_type=char          # char | bpe
 nbpe=100                 # sentencepiece vocabulary size (bpe)
+ssl_init_config=""       # wav2vec2 JSON config: stage 2 builds a randomly initialised model in exp/ssl/<name> (smoke tests)
+results=RESULTS.md       # stage 8 table of --expdir
 # == Context ==
 prompts="next_sentence title"  # LLM prompts, one source gen_<prompt> each
 prompt_file=""           # YAML file with more prompts
@@ -89,6 +93,9 @@ context_prompt=${context_prompt:-${prompts%% *}}
 all_sets=$(echo "${train_set} ${valid_set} ${test_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
 token_dir=data/token_list/${token_type}$([ "${token_type}" = bpe ] && echo "${nbpe}" || true)
 token_list=${token_dir}/tokens.txt
+# A job on a GPU device asks its runner (Slurm) for one GPU.
+gen_gpu=$([ "${llm_device}" = cpu ] && echo 0 || echo 1)
+embed_gpu=$([ "${embed_device}" = cpu ] && echo 0 || echo 1)
 prompt_file_opt=()
 [ -n "${prompt_file}" ] && prompt_file_opt=(--prompt_file "${prompt_file}")
 
@@ -117,12 +124,21 @@ context_source() {
 # needs_context_at_inference <variant>
 needs_context_at_inference() { [ "$1" = inject_gt ] || [ "$1" = gen_inject ]; }
 
+# has_references <data dir>: the set has a text (a blind test set has none).
+has_references() { [ -e "$1/text" ]; }
+
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: local/data.sh ${local_data_opts}: corpus -> data/{${all_sets% }}"
     # shellcheck disable=SC2086
     local/data.sh --task "${task}" ${local_data_opts}
     for dset in ${all_sets}; do
-        for f in wav.scp text utt2spk utt2prev transcript; do
+        required="wav.scp utt2spk utt2prev text transcript"
+        if ! has_references "data/${dset}" && [[ " ${test_sets} " == *" ${dset} "* ]] \
+                && [ "${dset}" != "${train_set}" ] && [ "${dset}" != "${valid_set}" ]; then
+            log "  data/${dset} has no text: a blind test set, decoded and not scored"
+            required="wav.scp utt2spk utt2prev"
+        fi
+        for f in ${required}; do
             [ -s "data/${dset}/${f}" ] || { log "Error: data/${dset}/${f} is missing"; exit 1; }
         done
     done
@@ -160,12 +176,25 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
             --add_symbol '<sos/eos>:-1'
         mv "${token_list}.tmp" "${token_list}"
     fi
+    if [ -n "${ssl_init_config}" ]; then
+        ssl_dir=exp/ssl/$(basename "${ssl_init_config}" .json)
+        if up_to_date "${ssl_dir}/config.json" "${ssl_init_config}"; then
+            log "  ${ssl_dir} is up to date"
+        else
+            log "  building a randomly initialised SSL model from ${ssl_init_config} -> ${ssl_dir}"
+            ${python} -m espnet_gcft.bin.make_tiny_ssl --config "${ssl_init_config}" --out_dir "${ssl_dir}"
+        fi
+    fi
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     log "Stage 3: context texts (prev_gt, ${prompts} with ${llm}): ${dumpdir}/raw -> ${dumpdir}/context"
     for dset in ${all_sets}; do
         data=${dumpdir}/raw/${dset}
+        if ! has_references "${data}"; then
+            log "  ${dset}: no transcript, so no previous text to build contexts from"
+            continue
+        fi
         out=${dumpdir}/context/${dset}/prev_gt
         if up_to_date "${out}/text" "${data}/transcript" "${data}/utt2prev"; then
             log "  ${out}/text is up to date"
@@ -186,11 +215,11 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
                       --max_new_tokens "${gen_max_new_tokens}" --num_prev "${num_prev}" --no_progress)
             [ -n "${llm_gguf_file}" ] && gen_opts+=(--gguf_file "${llm_gguf_file}")
             if [ "${gen_nj}" -le 1 ]; then
-                ${gen_cmd} "${out}/log/generate.log" \
+                ${gen_cmd} --gpu "${gen_gpu}" "${out}/log/generate.log" \
                     ${python} -m espnet_gcft.bin.generate_context "${gen_opts[@]}" --out_dir "${out}"
             else
                 shard_jobs=$((gen_nj - 1))
-                ${gen_cmd} JOB=0:"${shard_jobs}" "${out}/log/generate.JOB.log" \
+                ${gen_cmd} --gpu "${gen_gpu}" JOB=0:"${shard_jobs}" "${out}/log/generate.JOB.log" \
                     ${python} -m espnet_gcft.bin.generate_context "${gen_opts[@]}" \
                     --shard "JOB/${gen_nj}" --out_dir "${out}/shard.JOB"
                 ${python} -m espnet_gcft.bin.merge_context --data_dir "${data}" --out_dir "${out}" \
@@ -203,13 +232,14 @@ fi
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: embed every context source with ${text_encoder} (${pooling}) and report on it: text -> emb_${pooling}.scp, report.md"
     for dset in ${all_sets}; do
+        has_references "${dumpdir}/raw/${dset}" || continue
         for source in prev_gt $(for p in ${prompts}; do echo "gen_${p}"; done); do
             dir=${dumpdir}/context/${dset}/${source}
             if up_to_date "${dir}/emb_${pooling}.scp" "${dir}/text"; then
                 log "  ${dir}/emb_${pooling}.scp is up to date"
                 continue
             fi
-            ${embed_cmd} "${dir}/log/embed_${pooling}.log" \
+            ${embed_cmd} --gpu "${embed_gpu}" "${dir}/log/embed_${pooling}.log" \
                 ${python} -m espnet_gcft.bin.embed_context --text "${dir}/text" --out_dir "${dir}" \
                 --data_dir "${dumpdir}/raw/${dset}" --encoder "${text_encoder}" \
                 --pooling "${pooling}" --device "${embed_device}" --no_progress
@@ -319,13 +349,21 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
             log "Stage 7: decode and score ${variant} on ${dset} -> ${out}"
             context_opt=()
             context_scp=""
+            scored=true
+            has_references "${data}" || scored=false
+            if needs_context_at_inference "${variant}" && ! "${scored}"; then
+                log "  skipped: ${variant} needs the previous utterance's text, which blind ${dset} lacks"
+                continue
+            fi
             if needs_context_at_inference "${variant}"; then
                 context_scp=${dumpdir}/context/${dset}/${source}/emb_${pooling}.scp
                 context_opt=(--data_path_and_name_and_type "${context_scp},context,kaldi_ark")
             fi
             model=${expdir}/${variant}/${inference_model}
-            if up_to_date "${out}/score.json" "${model}" "${data}/wav.scp" ${context_scp} "${inference_config}"; then
-                log "  ${out}/score.json is up to date"
+            result=${out}/score.json
+            "${scored}" || result=${out}/hyp.trn
+            if up_to_date "${result}" "${model}" "${data}/wav.scp" ${context_scp} "${inference_config}"; then
+                log "  ${result} is up to date"
                 continue
             fi
             mkdir -p "${out}/log"
@@ -341,6 +379,10 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
                 --output_dir "${split_dir}/JOB"
             ${python} -m espnet_gcft.bin.make_trn --data_dir "${data}" --out_dir "${out}" \
                 $(for ((i = 1; i <= inference_nj; i++)); do echo "${split_dir}/${i}"; done)
+            if ! "${scored}"; then
+                log "  ${dset} has no references: hypotheses in ${out}/hyp.trn, not scored"
+                continue
+            fi
             context_words_opt=()
             [ -s "${data}/context_words" ] && context_words_opt=(--context_words "${data}/context_words")
             ${python} -m espnet_gcft.bin.score --task "${task}" --ref "${out}/ref.trn" \
@@ -353,10 +395,17 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
 fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
-    log "Stage 8: RESULTS.md, bar chart and packed models: ${expdir} -> RESULTS.md"
-    ${python} -m espnet_gcft.bin.make_results --exp_dir "${expdir}" --variants ${variants} \
-        --test_sets ${test_sets} --task "${task}" --context_dir "${dumpdir}/context" \
-        --out RESULTS.md --plot "${expdir}/results.png"
+    log "Stage 8: ${results}, bar chart and packed models: ${expdir} -> ${results}"
+    scored_sets=$(for dset in ${test_sets}; do
+        if has_references "${dumpdir}/raw/${dset}"; then echo "${dset}"; fi; done | tr '\n' ' ')
+    if [ -n "${scored_sets// /}" ]; then
+        # shellcheck disable=SC2086
+        ${python} -m espnet_gcft.bin.make_results --exp_dir "${expdir}" --variants ${variants} \
+            --test_sets ${scored_sets} --task "${task}" --context_dir "${dumpdir}/context" \
+            --out "${results}" --plot "${expdir}/results.png"
+    else
+        log "  no test set has references: no RESULTS.md"
+    fi
     for variant in ${variants}; do
         packed=${expdir}/${variant}/packed.zip
         model=${expdir}/${variant}/${inference_model}

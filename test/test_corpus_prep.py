@@ -1,0 +1,289 @@
+"""Stage 1 of the corpus recipes on fixture trees in the official release layouts.
+
+``local/data.sh --corpus_dir test/fixtures/<corpus>`` runs as a user runs it,
+from a copy of the recipe; every line of the data dirs is compared with what
+the release rows say (written out here by hand), and malformed releases must
+stop with the file and line and leave the data dirs as they were.
+"""
+
+import os
+from pathlib import Path
+import shutil
+import subprocess
+from typing import Dict, List
+
+import pytest
+
+from espnet_gcft.recipe.corpora import CorpusError
+from espnet_gcft.recipe.corpora.slue import parse_ner_cell, tag_entities
+from gcft_helpers import ROOT, copy_recipe
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def data_sh(recipe: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run(["local/data.sh", *args], cwd=recipe, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"local/data.sh {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def table(path: Path) -> Dict[str, str]:
+    """``key -> rest of the line``; the keys must come in C-sorted order, once each."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    keys = [line.split(maxsplit=1)[0] for line in lines]
+    assert keys == sorted(keys, key=lambda k: k.encode()) and len(set(keys)) == len(keys), path
+    return {line.split(maxsplit=1)[0]: line.split(maxsplit=1)[1] for line in lines}
+
+
+@pytest.fixture(scope="module")
+def recipes(tmp_path_factory) -> Dict[str, Path]:
+    """The three corpus recipes in the repository layout (one copy per module)."""
+    root = tmp_path_factory.mktemp("repo")
+    return {name: copy_recipe(root, ROOT / "egs2" / name / "gcft1", quick=False)
+            for name in ("slue-voxpopuli", "slue-voxceleb", "librilight")}
+
+
+def fixture_copy(tmp_path: Path, corpus: str) -> Path:
+    target = tmp_path / corpus
+    shutil.copytree(FIXTURES / corpus, target)
+    return target
+
+
+VP = "20131007-0900-PLENARY-19-en_20131007-21:26:04_"
+VP2 = "20131008-0900-PLENARY-4-en_20131008-09:15:22_"
+VP_DEV = "20140115-0900-PLENARY-8-en_20140115-10:02:11_"
+VP_TEST = "20140116-0900-PLENARY-2-en_20140116-15:40:09_"
+
+
+def test_voxpopuli_data_dirs(recipes):
+    recipe = recipes["slue-voxpopuli"]
+    corpus = FIXTURES / "slue-voxpopuli"
+    data_sh(recipe, "--corpus_dir", str(corpus))
+    data = recipe / "data"
+    assert table(data / "train" / "text") == {
+        # four entities, tagged from the last offset backwards
+        VP + "3": "the ORG FILL commission SEP met in PLACE FILL brussels SEP on WHEN FILL the fifth "
+                  "of may SEP with QUANT FILL two hundred SEP delegates",
+        VP + "4": "we thank the rapporteur for her work",  # NER cell None
+        # EVENT is not one of SLUE's labels: dropped, the others kept
+        VP + "5": "the olympic games in PLACE FILL london SEP cost QUANT FILL ten percent SEP more",
+        VP + "7": "LAW FILL article twenty one SEP of the treaty applies here",
+        VP2 + "0": "mister PERSON FILL schulz SEP the NORP FILL greek SEP people expect an answer",
+        VP2 + "1": "this debate is closed",  # NER cell []
+    }
+    assert table(data / "train" / "transcript")[VP + "3"] == (
+        "the commission met in brussels on the fifth of may with two hundred delegates")
+    assert table(data / "train" / "utt2spk") == {
+        VP + "3": "28248", VP + "4": "28248", VP + "5": "28248", VP + "7": "28248",
+        VP2 + "0": VP2 + "0", VP2 + "1": VP2 + "1",  # speaker None: its own speaker
+    }
+    # index 6 is not in SLUE: index 7 follows the nearest earlier segment present
+    assert table(data / "train" / "utt2prev") == {
+        VP + "3": "-", VP + "4": VP + "3", VP + "5": VP + "4", VP + "7": VP + "5",
+        VP2 + "0": "-", VP2 + "1": VP2 + "0",
+    }
+    assert table(data / "train" / "wav.scp") == {
+        utt: str(corpus / "fine-tune" / f"{utt}.ogg")
+        for utt in (VP + "3", VP + "4", VP + "5", VP + "7", VP2 + "0", VP2 + "1")}
+    assert table(data / "devel" / "text")[VP_DEV + "0"] == (
+        "ORG FILL the european parliament SEP voted at WHEN FILL noon SEP")
+    assert table(data / "devel" / "utt2prev") == {
+        VP_DEV + "0": "-", VP_DEV + "1": VP_DEV + "0", VP_DEV + "2": VP_DEV + "1"}
+    # the blind test set: ids only, no references
+    assert sorted(p.name for p in (data / "test").iterdir()) == [
+        "spk2utt", "utt2prev", "utt2spk", "wav.scp"]
+    assert table(data / "test" / "wav.scp") == {
+        utt: str(corpus / "test" / f"{utt}.ogg") for utt in (VP_TEST + "0", VP_TEST + "1", VP_TEST + "3")}
+    assert table(data / "test" / "utt2prev") == {
+        VP_TEST + "0": "-", VP_TEST + "1": VP_TEST + "0", VP_TEST + "3": VP_TEST + "1"}
+    assert not (data / "train" / "segments").exists()
+
+    # --task asr: the transcript is the target; a rerun rewrites only what changed
+    before = (data / "train" / "wav.scp").stat().st_mtime_ns
+    data_sh(recipe, "--corpus_dir", str(corpus), "--task", "asr")
+    assert (data / "train" / "text").read_text() == (data / "train" / "transcript").read_text()
+    assert (data / "train" / "wav.scp").stat().st_mtime_ns == before
+
+
+VC = "id10059_229vKIGbxrI_0000"
+VC2 = "id10270_x6uYqmx_31k_0000"
+
+
+def test_voxceleb_data_dirs(recipes):
+    recipe = recipes["slue-voxceleb"]
+    corpus = FIXTURES / "slue-voxceleb"
+    proc = data_sh(recipe, "--corpus_dir", str(corpus))
+    assert "left out 1 utterance(s) with a mixed sentiment" in proc.stderr
+    data = recipe / "data"
+    # the <mixed> clip 00005 is left out, as SLUE does
+    assert table(data / "train" / "text") == {
+        VC + "1": "Positive i loved working on that film",
+        VC + "2": "Neutral it was shot in canada",
+        VC + "4": "Negative the reviews were awful",
+        VC2 + "1": "Neutral we start shooting next week",
+        VC2 + "2": "Positive i am so excited about it",
+    }
+    assert table(data / "train" / "transcript")[VC + "1"] == "i loved working on that film"
+    # each clip is cut from its own raw file by the release's start/end seconds
+    assert table(data / "train" / "segments") == {
+        VC + "1": f"{VC}1 0.32 1.41", VC + "2": f"{VC}2 0.10 1.05", VC + "4": f"{VC}4 0.45 1.52",
+        VC2 + "1": f"{VC2}1 0.00 0.95", VC2 + "2": f"{VC2}2 0.27 1.33"}
+    assert table(data / "train" / "wav.scp") == {
+        u: str(corpus / "fine-tune_raw" / f"{u}.flac")
+        for u in (VC + "1", VC + "2", VC + "4", VC2 + "1", VC2 + "2")}
+    # an empty speaker_id: the speaker the clip id starts with
+    assert set(table(data / "train" / "utt2spk").values()) == {"id10059", "id10270"}
+    # sessions are videos (ids may hold "_"); clip 00003 is absent, 00004 follows 00002
+    assert table(data / "train" / "utt2prev") == {
+        VC + "1": "-", VC + "2": VC + "1", VC + "4": VC + "2", VC2 + "1": "-", VC2 + "2": VC2 + "1"}
+    test = data / "test"
+    assert not (test / "text").exists()
+    assert table(test / "segments")["id10309_0cYFdtyWVds_00004"] == "id10309_0cYFdtyWVds_00004 0.35 1.25"
+    assert list(table(test / "utt2prev").values()) == [
+        "-", "id10309_0cYFdtyWVds_00001", "id10309_0cYFdtyWVds_00002"]
+
+
+def test_librilight_data_dirs(recipes):
+    recipe = recipes["librilight"]
+    corpus = FIXTURES / "librilight"
+    data_sh(recipe, "--corpus_dir", str(corpus))
+    data = recipe / "data"
+    assert sorted(p.name for p in data.iterdir()) == [
+        "dev_clean", "dev_other", "test_clean", "test_other", "train_10h"]
+    train = table(data / "train_10h" / "text")
+    # all twelve 1 h parts (2 utterances each) and the two 9 h parts (3 + 2)
+    assert len(train) == 12 * 2 + 5
+    speakers = {utt.split("-")[0] for utt in train}
+    assert speakers == {str(s) for s in range(101, 113)} | {"1088", "1089"}
+    trans = {}
+    for path in (corpus / "librispeech_finetuning").rglob("*.trans.txt"):
+        for line in path.read_text().splitlines():
+            utt, words = line.split(maxsplit=1)
+            trans[utt] = words
+    assert train == trans
+    first = next(iter((corpus / "librispeech_finetuning" / "1h" / "0" / "clean").rglob("*.flac")))
+    assert table(data / "train_10h" / "wav.scp")[first.stem] == str(first)
+    assert table(data / "train_10h" / "utt2spk")["1088-134315-0003"] == "1088"
+    prev = table(data / "train_10h" / "utt2prev")
+    # 1088-134315 lacks 0002: 0003 follows 0001
+    assert [prev[f"1088-134315-000{i}"] for i in (0, 1, 3)] == ["-", "1088-134315-0000", "1088-134315-0001"]
+    assert prev["101-2101-0001"] == "101-2101-0000"
+    assert sum(p == "-" for p in prev.values()) == 14  # one session per chapter
+    assert table(data / "test_other" / "text")["1688-142285-0002"] == "THE OLD MAN WALKED SLOWLY ALONG"
+    assert table(data / "dev_clean" / "utt2prev") == {
+        "1272-128104-0000": "-", "1272-128104-0001": "1272-128104-0000",
+        "1272-128104-0002": "1272-128104-0001"}
+
+
+def replace_line(path: Path, lineno: int, edit) -> None:
+    lines = path.read_text(encoding="utf-8").split("\n")
+    lines[lineno - 1] = edit(lines[lineno - 1])
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+@pytest.mark.parametrize("corruption, message", [
+    ("columns", "slue-voxpopuli_fine-tune.tsv:3: expected 7 tab-separated columns, got 6"),
+    ("ner_cell", "slue-voxpopuli_fine-tune.tsv:2: the NER cell is not a Python list"),
+    ("ner_span", "slue-voxpopuli_fine-tune.tsv:5: utterance " + VP + "7: NER span [LAW, 0, 12]"),
+    ("audio", "slue-voxpopuli_dev.tsv:3: utterance " + VP_DEV + "1: cannot read audio file"),
+    ("missing_audio", "slue-voxpopuli_fine-tune.tsv:7: utterance " + VP2 + "1: audio file"),
+])
+def test_voxpopuli_bad_release_names_file_and_line(recipes, tmp_path, corruption, message):
+    recipe = recipes["slue-voxpopuli"]
+    data_sh(recipe, "--corpus_dir", str(FIXTURES / "slue-voxpopuli"))
+    written = {p: p.read_bytes() for p in (recipe / "data").rglob("*") if p.is_file()}
+    corpus = fixture_copy(tmp_path, "slue-voxpopuli")
+    tsv = corpus / "slue-voxpopuli_fine-tune.tsv"
+    if corruption == "columns":
+        replace_line(tsv, 3, lambda line: line.rsplit("\t", 1)[0])
+    elif corruption == "ner_cell":
+        replace_line(tsv, 2, lambda line: line.rsplit("\t", 1)[0] + "\t[['ORG', 4, 10]")
+    elif corruption == "ner_span":
+        # "article twen": a span that ends inside a word
+        replace_line(tsv, 5, lambda line: line.replace("[['LAW', 0, 18]]", "[['LAW', 0, 12]]"))
+    elif corruption == "audio":
+        (corpus / "dev" / f"{VP_DEV}1.ogg").write_bytes(b"OggS not really")
+    else:
+        (corpus / "fine-tune" / f"{VP2}1.ogg").unlink()
+    proc = data_sh(recipe, "--corpus_dir", str(corpus), check=False)
+    assert proc.returncode == 1
+    assert message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    # nothing already written is touched
+    assert {p: p.read_bytes() for p in (recipe / "data").rglob("*") if p.is_file()} == written
+
+
+def test_voxceleb_bad_rows(recipes, tmp_path):
+    recipe = recipes["slue-voxceleb"]
+    corpus = fixture_copy(tmp_path, "slue-voxceleb")
+    tsv = corpus / "slue-voxceleb_dev.tsv"
+    replace_line(tsv, 3, lambda line: line.replace("Positive", "Happy"))
+    proc = data_sh(recipe, "--corpus_dir", str(corpus), check=False)
+    assert f"{tsv}:3: utterance id10300_Jm4rAw2ZsXk_00002: sentiment 'Happy'" in proc.stderr
+    replace_line(tsv, 3, lambda line: line.replace("Happy", "Positive").replace("1.00", "9.00"))
+    proc = data_sh(recipe, "--corpus_dir", str(corpus), check=False)
+    assert f"{tsv}:3: utterance id10300_Jm4rAw2ZsXk_00002: segment 0.05-9.0 s is outside" in proc.stderr
+
+
+def test_librilight_bad_trans_and_missing_part(recipes, tmp_path):
+    recipe = recipes["librilight"]
+    corpus = fixture_copy(tmp_path, "librilight")
+    trans = corpus / "LibriSpeech" / "dev-other" / "116" / "288045" / "116-288045.trans.txt"
+    replace_line(trans, 2, lambda line: "116-999-0001 WRONG CHAPTER")
+    proc = data_sh(recipe, "--corpus_dir", str(corpus), check=False)
+    assert f"{trans}:2: utterance id '116-999-0001' is not 116-288045-<NNNN>" in proc.stderr
+    shutil.rmtree(corpus / "librispeech_finetuning" / "1h" / "4" / "other")
+    proc = data_sh(recipe, "--corpus_dir", str(corpus), check=False)
+    assert "librispeech_finetuning/1h/4/other is missing" in proc.stderr
+
+
+@pytest.mark.parametrize("corpus, names", [
+    ("slue-voxpopuli", ["slue-voxpopuli_v0.2_blind.zip"]),
+    ("slue-voxceleb", ["slue-voxceleb_v0.2_blind.zip"]),
+    ("librilight", ["librispeech_finetuning.tgz", "dev-clean.tar.gz", "test-other.tar.gz"]),
+])
+def test_missing_corpus_says_where_to_get_it(recipes, tmp_path, corpus, names):
+    proc = data_sh(recipes[corpus], "--corpus_dir", str(tmp_path / "nowhere"), check=False)
+    assert proc.returncode == 1
+    for name in names:
+        assert name in proc.stderr
+    assert "--download true" in proc.stderr
+    assert not (tmp_path / "nowhere").exists()  # nothing fetched unless asked
+
+
+def test_download_true_fetches_and_unpacks_the_release(recipes, tmp_path):
+    """--download true with a mirror URL (file://): the SLUE zip layout, one top dir."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copytree(FIXTURES / "slue-voxceleb", tmp_path / "pack" / "slue-voxceleb")
+    shutil.make_archive(str(mirror / "slue-voxceleb_v0.2_blind"), "zip", tmp_path / "pack")
+    corpus = tmp_path / "corpora" / "slue-voxceleb"
+    recipe = recipes["slue-voxceleb"]
+    proc = data_sh(recipe, "--corpus_dir", str(corpus), "--download", "true",
+                   "--slue_url", mirror.as_uri())
+    assert (corpus / "slue-voxceleb_fine-tune.tsv").read_bytes() == (
+        FIXTURES / "slue-voxceleb" / "slue-voxceleb_fine-tune.tsv").read_bytes()
+    assert len(table(recipe / "data" / "train" / "text")) == 5
+    # a second run finds the corpus and downloads nothing
+    proc = data_sh(recipe, "--corpus_dir", str(corpus), "--download", "true",
+                   "--slue_url", (tmp_path / "gone").as_uri())
+    assert "downloading" not in proc.stdout + proc.stderr
+
+
+def test_tag_entities_inserts_from_the_last_offset():
+    text = "in paris on monday mister smith paid ten euros"
+    spans: List = [["GPE", 3, 5], ["PERSON", 26, 5], ["DATE", 12, 6], ["MONEY", 37, 9]]
+    assert tag_entities(text, spans, "u1", "f:1") == (
+        "in PLACE FILL paris SEP on WHEN FILL monday SEP mister PERSON FILL smith SEP paid "
+        "QUANT FILL ten euros SEP")
+    with pytest.raises(CorpusError, match="f:1: utterance u1: NER spans at 3 and 5 overlap"):
+        tag_entities(text, [["GPE", 3, 5], ["ORG", 5, 3]], "u1", "f:1")
+    with pytest.raises(CorpusError, match="does not match"):
+        tag_entities(text, [["GPE", 40, 10]], "u1", "f:1")  # past the end
+    with pytest.raises(CorpusError, match="unknown NER label 'CITY'"):
+        tag_entities(text, [["CITY", 3, 5]], "u1", "f:1")
+    assert parse_ner_cell("None", "f:1") == [] and parse_ner_cell("[]", "f:1") == []
+    with pytest.raises(CorpusError, match=r"f:2: NER entries are \[label, start, length\]"):
+        parse_ner_cell("[['GPE', '3', 5]]", "f:2")
