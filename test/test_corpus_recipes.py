@@ -24,7 +24,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RUNS = {
     "slue-voxpopuli": ["--variants", " ".join(VARIANTS)],
     "slue-voxceleb": ["--variants", "baseline gcaf"],
-    "librilight": ["--variants", "baseline gcaf", "--test_sets", "dev_other test_clean"],
+    "librilight": ["--variants", "baseline gcaf", "--test_sets", "test_other"],
 }
 
 
@@ -75,7 +75,9 @@ def test_voxpopuli_scores_ner_and_decodes_the_blind_test(runs):
     for variant in ("baseline", "gcaf"):
         decode = exp(recipe) / variant / "decode_test"
         hyps = (decode / "hyp.trn").read_text().splitlines()
-        assert {line.rsplit("(", 1)[1].rstrip(")").split("-", 1)[1] for line in hyps} == test_ids
+        # "<words> (<spk>-<utt>)"; an unknown speaker is the utterance itself
+        assert len(hyps) == len(test_ids)
+        assert all(any(line.endswith(f"-{utt})") for line in hyps) for utt in test_ids)
         assert not (decode / "ref.trn").exists() and not (decode / "score.json").exists()
     # the blind test has no previous text: no contexts, and the variants that need one skip it
     for variant in ("inject_gt", "gen_inject"):
@@ -106,7 +108,7 @@ def test_voxceleb_cuts_segments_and_scores_sentiment(runs):
 def test_librilight_scores_wer_on_librispeech_sets(runs):
     recipe = runs["librilight"]
     for variant in ("baseline", "gcaf"):
-        for dset in ("dev_other", "test_clean"):
+        for dset in ("test_other",):
             score = json.loads((exp(recipe) / variant / f"decode_{dset}" / "score.json").read_text())
             assert score["n_utterances"] == 3 and "wer" in score
     # the chapter missing utterance 0002: the context of 0003 is the text of 0001

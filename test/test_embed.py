@@ -117,3 +117,22 @@ def test_cli_checks_ids_against_the_data_dir(tmp_path, corpus):
             "--pooling", "cls", "--no_progress")
     matrices = kaldiio.load_scp(str(tmp_path / "out" / "emb_cls.scp"))
     assert matrices["1-10-0000"].shape == (0, 384) and matrices["1-10-0001"].shape == (1, 384)
+
+
+def test_cli_embeds_several_sources_with_one_encoder_load(tmp_path):
+    """Several --text/--out_dir pairs give what one call per source gives."""
+    texts = {"a": "u1 the knight rode out\nu2\n", "b": "u1 a story of flour\nu2 pears\n"}
+    for name, content in texts.items():
+        (tmp_path / f"{name}.txt").write_text(content)
+    run_cli("espnet_gcft.bin.embed_context", "--text", tmp_path / "a.txt", tmp_path / "b.txt",
+            "--out_dir", tmp_path / "both_a", tmp_path / "both_b", "--no_progress")
+    run_cli("espnet_gcft.bin.embed_context", "--text", tmp_path / "b.txt",
+            "--out_dir", tmp_path / "only_b", "--no_progress")
+    both = kaldiio.load_scp(str(tmp_path / "both_b" / "emb_mean.scp"))
+    alone = kaldiio.load_scp(str(tmp_path / "only_b" / "emb_mean.scp"))
+    for utt in ("u1", "u2"):
+        np.testing.assert_allclose(both[utt], alone[utt], atol=1e-6)
+    assert kaldiio.load_scp(str(tmp_path / "both_a" / "emb_mean.scp"))["u2"].shape == (0, 384)
+    proc = run_cli("espnet_gcft.bin.embed_context", "--text", tmp_path / "a.txt", tmp_path / "b.txt",
+                   "--out_dir", tmp_path / "x", check=False)
+    assert proc.returncode == 2 and "2 --text file(s) but 1 --out_dir(s)" in proc.stderr

@@ -174,3 +174,33 @@ def test_train_help_lists_the_context_choices():
     for option in ("--context_fusion {cross_attention}", "--context_student {pooling_fc}",
                    "--context_fusion_conf", "--context_student_conf"):
         assert option in text
+
+
+@pytest.mark.parametrize("variant", ["baseline", "inject_gt", "gen_inject", "gcaf"])
+def test_corpus_gpu_configs_build_and_train(variant, wav2vec2_dir, tmp_path):
+    """The shared GPU configs of the corpus recipes, with only the upstream swapped.
+
+    The real upstream (S3PRL ``wav2vec2``) comes from the hub; here the tiny
+    local wav2vec2 stands in, every other key of the config is used as is.
+    """
+    from gcft_helpers import ROOT, TOKENS
+
+    path = ROOT / "egs2" / "TEMPLATE" / "gcft1" / "conf" / "ssl_base" / f"train_{variant}.yaml"
+    config = yaml.safe_load(path.read_text())
+    assert config["frontend_conf"]["frontend_conf"] == {"upstream": "wav2vec2"}
+    config["frontend_conf"]["frontend_conf"] = {
+        "upstream": "hf_wav2vec2_custom", "path_or_url": str(wav2vec2_dir)}
+    config["freeze_param"] = []  # the prefix names the real upstream's CNN
+    config.update(token_type="char", token_list=list(TOKENS))
+    model, _ = build_model(config, tmp_path)
+    mode = {"baseline": "none", "gcaf": "distill"}.get(variant, "inject")
+    assert model.context_mode == mode
+    context_dim = config["model_conf"].get("context_dim", CONTEXT_DIM)
+    assert mode == "none" or context_dim == 768  # bert-base-uncased, run.sh's text encoder
+    batch = make_batch(context_dim=context_dim)
+    if mode == "none":
+        batch.pop("context"), batch.pop("context_lengths")
+    loss, stats, _ = model(**batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert ("loss_ctx" in stats) == (mode == "distill")

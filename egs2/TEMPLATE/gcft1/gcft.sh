@@ -233,17 +233,25 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: embed every context source with ${text_encoder} (${pooling}) and report on it: text -> emb_${pooling}.scp, report.md"
     for dset in ${all_sets}; do
         has_references "${dumpdir}/raw/${dset}" || continue
+        # the sources out of date, embedded by one job (one encoder load)
+        texts=()
+        out_dirs=()
         for source in prev_gt $(for p in ${prompts}; do echo "gen_${p}"; done); do
             dir=${dumpdir}/context/${dset}/${source}
             if up_to_date "${dir}/emb_${pooling}.scp" "${dir}/text"; then
                 log "  ${dir}/emb_${pooling}.scp is up to date"
-                continue
+            else
+                texts+=("${dir}/text")
+                out_dirs+=("${dir}")
             fi
-            ${embed_cmd} --gpu "${embed_gpu}" "${dir}/log/embed_${pooling}.log" \
-                ${python} -m espnet_gcft.bin.embed_context --text "${dir}/text" --out_dir "${dir}" \
-                --data_dir "${dumpdir}/raw/${dset}" --encoder "${text_encoder}" \
-                --pooling "${pooling}" --device "${embed_device}" --no_progress
         done
+        if [ "${#texts[@]}" -gt 0 ]; then
+            ${embed_cmd} --gpu "${embed_gpu}" "${dumpdir}/context/${dset}/log/embed_${pooling}.log" \
+                ${python} -m espnet_gcft.bin.embed_context --text "${texts[@]}" \
+                --out_dir "${out_dirs[@]}" --data_dir "${dumpdir}/raw/${dset}" \
+                --encoder "${text_encoder}" --pooling "${pooling}" --device "${embed_device}" \
+                --no_progress
+        fi
         report_dir=${dumpdir}/context/${dset}
         if up_to_date "${report_dir}/report.json" "${report_dir}"/*/text; then
             log "  ${report_dir}/report.json is up to date"
