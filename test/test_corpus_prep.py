@@ -15,7 +15,7 @@ from typing import Dict, List
 import pytest
 
 from espnet_gcft.recipe.corpora import CorpusError
-from espnet_gcft.recipe.corpora.slue import parse_ner_cell, tag_entities
+from espnet_gcft.recipe.corpora.slue import clean_text, parse_ner_cell, tag_entities
 from gcft_helpers import ROOT, copy_recipe
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -278,6 +278,10 @@ def test_tag_entities_inserts_from_the_last_offset():
     assert tag_entities(text, spans, "u1", "f:1") == (
         "in PLACE FILL paris SEP on WHEN FILL monday SEP mister PERSON FILL smith SEP paid "
         "QUANT FILL ten euros SEP")
+    # a possessive or punctuation right after the entity: tagged, kept apart
+    assert tag_entities("europe's farmers, in paris.", [["GPE", 0, 6], ["GPE", 21, 5]], "u1", "f:1") == (
+        "PLACE FILL europe SEP 's farmers, in PLACE FILL paris SEP .")
+    assert clean_text("PLACE FILL europe SEP is <unk> ; really ?") == "PLACE FILL europe SEP is unknown really"
     with pytest.raises(CorpusError, match="f:1: utterance u1: NER spans at 3 and 5 overlap"):
         tag_entities(text, [["GPE", 3, 5], ["ORG", 5, 3]], "u1", "f:1")
     with pytest.raises(CorpusError, match="does not match"):

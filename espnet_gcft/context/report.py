@@ -144,7 +144,7 @@ def report_source(
     result["num_candidates"] = num_candidates if partners is not None else None
     per_utt = {"sim_current": sim_current}
     if partners is not None:
-        per_utt.update(_shuffled_figures(context, text, partners, num_candidates))
+        per_utt.update(_shuffled_figures(context, text, sim_current, partners, num_candidates))
     echo_utts = [i for i, u in enumerate(usable) if previous.get(u) is not None]
     if echo_utts:
         prev = _unit(np.stack([previous[usable[i]] for i in echo_utts]))
@@ -159,8 +159,8 @@ def report_source(
     return result
 
 
-def _shuffled_figures(context: np.ndarray, text: np.ndarray, partners: List[List[int]],
-                      num_candidates: int) -> Dict[str, np.ndarray]:
+def _shuffled_figures(context: np.ndarray, text: np.ndarray, sim_current: np.ndarray,
+                      partners: List[List[int]], num_candidates: int) -> Dict[str, np.ndarray]:
     """Per-utterance ``sim_shuffled``, ``lift``, ``top1`` and ``mrr`` against other sessions."""
     first_partner = np.array([p[0] for p in partners])
     sim_shuffled = (context[first_partner] * text).sum(axis=1)
@@ -170,7 +170,6 @@ def _shuffled_figures(context: np.ndarray, text: np.ndarray, partners: List[List
         scores = candidates @ text[index]
         ranks.append(1 + int((scores[1:] > scores[0]).sum()))
     ranks = np.array(ranks)
-    sim_current = (context * text).sum(axis=1)
     return {
         "sim_shuffled": sim_shuffled,
         "lift": sim_current - sim_shuffled,

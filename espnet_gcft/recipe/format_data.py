@@ -97,6 +97,8 @@ def format_data(data_dir: Path, out_dir: Path, fs: int = 16000, nj: int = 1) -> 
     for name in COPIED:
         if (data_dir / name).is_file():
             shutil.copyfile(data_dir / name, out_dir / name)
+        elif (out_dir / name).is_file():
+            (out_dir / name).unlink()  # gone from the data dir (e.g. a set that lost its text)
     speakers: Dict[str, List[str]] = {}
     for _, fields in read_table(out_dir / "utt2spk", min_fields=2, max_fields=2):
         speakers.setdefault(fields[1], []).append(fields[0])

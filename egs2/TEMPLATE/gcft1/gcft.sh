@@ -148,7 +148,8 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     log "Stage 2: format audio and build the ${token_type} token list: data -> ${dumpdir}/raw, ${token_dir}"
     for dset in ${all_sets}; do
         out=${dumpdir}/raw/${dset}
-        if up_to_date "${out}/.done" data/"${dset}"/*; then
+        # the dir too: its time stamp changes when stage 1 adds or removes a file
+        if up_to_date "${out}/.done" "data/${dset}" data/"${dset}"/*; then
             log "  ${out} is up to date"
             continue
         fi

@@ -47,30 +47,40 @@ def read_tsv(path: Path, columns: Sequence[str], required: Sequence[str]) -> Lis
     """``(line, row)`` of a release tsv; a header and rows with its column count.
 
     Raises:
-        CorpusError: a missing file, a header without the ``required`` columns or
-            a row with another number of cells, naming file and line.
+        CorpusError: a missing file, a header without the ``required`` columns,
+            a row with another number of cells or bytes that are not UTF-8,
+            naming file and line.
     """
     if not path.is_file():
         raise CorpusError(f"{path} does not exist")
-    rows = []
-    with open(path, encoding="utf-8", newline="") as f:
+    # utf-8-sig: a byte-order mark (a spreadsheet's export) is not part of the first column name
+    with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if header is None:
-            raise CorpusError(f"{path} is empty")
-        missing = [c for c in required if c not in header]
-        if missing:
+        try:
+            return _read_rows(path, reader, columns, required)
+        except UnicodeDecodeError as error:
+            raise CorpusError(f"{path}:{reader.line_num + 1}: not UTF-8 text: {error}") from None
+
+
+def _read_rows(path: Path, reader, columns: Sequence[str],
+               required: Sequence[str]) -> List[Tuple[int, Dict[str, str]]]:
+    header = next(reader, None)
+    if header is None:
+        raise CorpusError(f"{path} is empty")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise CorpusError(
+            f"{path}:1: the header lacks column(s) {', '.join(missing)} "
+            f"(expected {' '.join(columns)})")
+    rows = []
+    for cells in reader:
+        lineno = reader.line_num
+        if not cells or cells == [""]:
+            continue
+        if len(cells) != len(header):
             raise CorpusError(
-                f"{path}:1: the header lacks column(s) {', '.join(missing)} "
-                f"(expected {' '.join(columns)})")
-        for cells in reader:
-            lineno = reader.line_num
-            if not cells or cells == [""]:
-                continue
-            if len(cells) != len(header):
-                raise CorpusError(
-                    f"{path}:{lineno}: expected {len(header)} tab-separated columns, got {len(cells)}")
-            rows.append((lineno, dict(zip(header, cells))))
+                f"{path}:{lineno}: expected {len(header)} tab-separated columns, got {len(cells)}")
+        rows.append((lineno, dict(zip(header, cells))))
     return rows
 
 
@@ -104,12 +114,19 @@ def parse_ner_cell(cell: str, where: str) -> List[Tuple[str, int, int]]:
     return spans
 
 
+def _splits_a_word(text: str, index: int) -> bool:
+    """Whether ``index`` falls between two letters or digits of one word."""
+    return 0 < index < len(text) and text[index - 1].isalnum() and text[index].isalnum()
+
+
 def tag_entities(text: str, spans: List[Tuple[str, int, int]], utt: str, where: str) -> str:
     """``text`` with every kept entity written as ``TYPE FILL <phrase> SEP``.
 
     Tags go in from the last offset backwards so that earlier offsets stay
-    valid. A span outside the text, not on word boundaries, or overlapping
-    another is an error naming the utterance.
+    valid. A span may touch punctuation or a possessive (``europe's``: the
+    entity is ``europe``, tagged as ``... SEP 's``); a span outside the text,
+    blank, cutting a word in two, or overlapping another is an error naming the
+    utterance.
     """
     kept = []
     for label, start, length in spans:
@@ -125,12 +142,22 @@ def tag_entities(text: str, spans: List[Tuple[str, int, int]], utt: str, where: 
         end = start + length
         phrase = text[start:end]
         if (start < 0 or length <= 0 or end > len(text) or not phrase.strip()
-                or (start > 0 and not text[start - 1].isspace())
-                or (end < len(text) and not text[end].isspace())):
+                or _splits_a_word(text, start) or _splits_a_word(text, end)):
             raise CorpusError(
                 f"{where}: utterance {utt}: NER span [{label}, {start}, {length}] does not match "
                 f"the words of the text ({phrase!r} in {text[:120]!r})")
-        text = f"{text[:start]}{label} FILL {phrase} SEP{text[end:]}"
+        text = f"{text[:start]} {label} FILL {phrase.strip()} SEP {text[end:]}"
+    return " ".join(text.split())
+
+
+def clean_text(text: str) -> str:
+    """SLUE's normalized text as ESPnet's slue-voxpopuli recipe trains on it.
+
+    Sentence punctuation (``. ; ? !``) is dropped and the ``<unk>`` token
+    becomes ``unknown``; whitespace is collapsed. Applied after tagging, so
+    the release's offsets are used on the text they index.
+    """
+    text = re.sub(r"[.;?!]", "", text.replace("<unk>", "unknown"))
     return " ".join(text.split())
 
 
@@ -155,12 +182,12 @@ def read_voxpopuli(corpus_dir: Path, task: str = "ner") -> Dict[str, List[Uttera
             record = Utterance(utt=utt, speaker=_speaker(row, utt),
                                audio=corpus_dir / audio_dir / f"{utt}.ogg", where=where)
             if not blind:
-                transcript = " ".join(row["normalized_text"].lower().split())
+                transcript = clean_text(row["normalized_text"].lower())
                 if not transcript:
                     raise CorpusError(f"{where}: utterance {utt} has an empty normalized_text")
                 spans = parse_ner_cell(row["normalized_ner"], where)
                 # offsets index normalized_text itself; lowercasing keeps them
-                tagged = tag_entities(row["normalized_text"].lower(), spans, utt, where)
+                tagged = clean_text(tag_entities(row["normalized_text"].lower(), spans, utt, where))
                 record.transcript = transcript
                 record.text = tagged if task == "ner" else transcript
             utts.append(record)
@@ -179,9 +206,10 @@ def read_voxceleb(corpus_dir: Path) -> Tuple[Dict[str, List[Utterance]], Dict[st
     """``train``, ``devel`` and ``test`` (blind) of SLUE-VoxCeleb, and the mixed rows left out.
 
     The target is the sentiment label, then the transcript. A clip
-    ``id<speaker>_<video>_<index>`` belongs to the session ``<video>``, ordered
-    by ``<index>`` (a video's clips are numbered in order; start/end seconds are
-    offsets inside each clip's own raw file, so they cannot order clips).
+    ``id<speaker>_<video>_<index>`` belongs to the session ``<speaker>_<video>``
+    (VoxCeleb numbers the clips of each speaker in each video), ordered by
+    ``<index>``; the start/end seconds are offsets inside each clip's own raw
+    file, so they cannot order clips.
     """
     sets = {}
     dropped = {}
@@ -204,7 +232,8 @@ def read_voxceleb(corpus_dir: Path) -> Tuple[Dict[str, List[Utterance]], Dict[st
             # a clip id starts with its speaker: the fallback for an empty speaker_id
             record = Utterance(utt=utt, speaker=_speaker(row, match["speaker"]),
                                audio=corpus_dir / f"{audio_dir}_raw" / f"{utt}.flac", where=where,
-                               segment=segment, session=(match["video"], int(match["index"])))
+                               segment=segment,
+                               session=(f"{match['speaker']}_{match['video']}", int(match["index"])))
             if not blind:
                 sentiment = row["sentiment"].strip()
                 if sentiment in MIXED_SENTIMENTS:
