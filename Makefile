@@ -11,7 +11,7 @@ setup:
 	tools/install_sctk.sh || echo "sclite unavailable: scoring will use jiwer"
 
 test: setup
-	HF_HUB_OFFLINE=1 $(VENV_PY) -m pytest test
+	HF_HUB_OFFLINE=1 $(VENV_PY) -m pytest --durations=15 test
 
 # The embedded mini recipe, stages 1-8, all four variants, offline on the CPU.
 demo: setup
