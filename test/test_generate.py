@@ -2,6 +2,7 @@
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +207,23 @@ def test_cli_generates_and_merges(tmp_path, corpus):
     proc = run_cli("espnet_gcft.bin.generate_context", "--data_dir", data, "--prompt", "nope",
                    "--out_dir", out, check=False)
     assert proc.returncode == 1 and "unknown prompt 'nope'" in proc.stderr
+
+
+def test_concurrent_starts_convert_the_gguf_once(tmp_path):
+    """Jobs starting together on an empty cache (array tasks, recipes side by side)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, GCFT_CACHE=str(tmp_path / "cache"), HF_HUB_OFFLINE="1")
+    code = ("import logging; logging.basicConfig(level='INFO');"
+            "from espnet_gcft.context.backends import loadable_model;"
+            "print(loadable_model('smollm2-135m-instruct')[0])")
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [proc.communicate() for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], outputs
+    assert len({out.strip() for out, _ in outputs}) == 1
+    assert sum("converting" in err for _, err in outputs) == 1
+    converted = list((tmp_path / "cache" / "gguf").iterdir())
+    assert [p.name for p in converted if not p.name.startswith(".")] == [Path(outputs[0][0].strip()).name]

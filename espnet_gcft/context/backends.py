@@ -7,6 +7,7 @@ its tokenizer, and generate for a batch of rendered prompts. vLLM is optional
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
+import fcntl
 import hashlib
 import logging
 import os
@@ -105,18 +106,23 @@ def _converted_gguf_dir(path: str, gguf_file: str, cache_root: Path) -> Path:
     target = cache_root / f"{source.stem}-{key.hexdigest()[:12]}"
     if (target / "config.json").is_file():
         return target
-    logger.info(f"converting {source} to {target} (once)")
     cache_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=cache_root, prefix=".convert-"))
-    try:
-        AutoTokenizer.from_pretrained(path, gguf_file=gguf_file).save_pretrained(staging)
-        AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file).save_pretrained(staging)
-        os.replace(staging, target)
-    except FileExistsError:  # another process finished first
-        shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    # Jobs starting together (array tasks, recipes run side by side) convert once:
+    # the first takes the lock, the others wait for it and find the result.
+    with open(cache_root / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "config.json").is_file():
+            return target
+        logger.info(f"converting {source} to {target} (once)")
+        staging = Path(tempfile.mkdtemp(dir=cache_root, prefix=".convert-"))
+        try:
+            AutoTokenizer.from_pretrained(path, gguf_file=gguf_file).save_pretrained(staging)
+            AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file).save_pretrained(staging)
+            if target.exists():  # a dir without config.json: not ours to keep
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
