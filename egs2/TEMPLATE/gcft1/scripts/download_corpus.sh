@@ -6,7 +6,8 @@
 # The archive (.tar.gz, .tgz, .tar or .zip) goes to <dest_dir>/.downloads/ and is
 # fetched again only where it stopped (curl -C -, or wget -c); --md5 checks it.
 # It is unpacked into a scratch dir first and moved into <dest_dir> only when
-# complete; --strip 1 drops the archive's single top-level directory. A
+# complete; --strip 1 drops the archive's top-level directory when it has just
+# one (SLUE's zips hold slue-<corpus>/...). A
 # <dest_dir>/.downloads/<archive>.done marker makes a rerun a no-op.
 set -euo pipefail
 
@@ -72,11 +73,11 @@ esac
 src=${scratch}
 if [ "${strip}" = 1 ]; then
     mapfile -t tops < <(find "${scratch}" -mindepth 1 -maxdepth 1)
-    if [ "${#tops[@]}" -ne 1 ] || [ ! -d "${tops[0]}" ]; then
-        echo "$0: error: ${name} has no single top-level directory to strip" >&2
-        exit 1
+    if [ "${#tops[@]}" -eq 1 ] && [ -d "${tops[0]}" ]; then
+        src=${tops[0]}
+    else
+        echo "$0: ${name} has no single top-level directory: unpacked as it is"
     fi
-    src=${tops[0]}
 fi
 # Move every top-level entry; directories that exist already (e.g. LibriSpeech/
 # from another archive) are merged one level down.
