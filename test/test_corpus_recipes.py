@@ -15,6 +15,7 @@ import subprocess
 from typing import Dict
 
 import pytest
+import yaml
 
 from gcft_helpers import ROOT, VARIANTS, copy_recipe
 
@@ -87,6 +88,17 @@ def test_voxpopuli_scores_ner_and_decodes_the_blind_test(runs):
     # the LLM read transcripts, never NER tags
     prompts = (recipe / "dump" / "context" / "train" / "gen_title" / "generation.jsonl").read_text()
     assert "the commission met in brussels" in prompts and "FILL" not in prompts
+
+
+def test_ssl_choice_reaches_collect_stats_and_training(runs):
+    """run.sh --ssl <name> becomes the upstream of stage 5 and stage 6 (merged into the config)."""
+    recipe = runs["slue-voxpopuli"]
+    option = "--frontend_conf frontend_conf.upstream=hf_wav2vec2_custom"
+    for log in (exp(recipe) / "stats_char" / "stats.log", exp(recipe) / "gcaf" / "train.log"):
+        assert option in log.read_text().splitlines()[0], log
+    config = yaml.safe_load((exp(recipe) / "gcaf" / "config.yaml").read_text())
+    assert config["frontend_conf"]["frontend_conf"] == {
+        "upstream": "hf_wav2vec2_custom", "path_or_url": "exp/ssl/tiny_wav2vec2"}
 
 
 def test_voxceleb_cuts_segments_and_scores_sentiment(runs):

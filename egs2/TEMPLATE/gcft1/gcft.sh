@@ -64,7 +64,8 @@ embed_device=cpu         # device of the text encoder
 # == Training and decoding ==
 variants="baseline inject_gt gen_inject gcaf"  # variants to train and compare
 train_config_dir=conf    # holds train_<variant>.yaml for every variant
-train_args=""            # extra options for gcft_train
+model_args=""            # gcft_train options that shape the model, used by collect-stats and training (e.g. the SSL upstream)
+train_args=""            # extra options for gcft_train, training only
 train_jobs=1             # variants trained at the same time (CPU threads are shared out)
 inference_config=conf/decode.yaml  # gcft_inference options (YAML)
 inference_nj=1           # decoding jobs per test set
@@ -280,7 +281,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
         log "  ${stats_dir} is up to date"
     else
         first_variant=${variants%% *}
-        # shellcheck disable=SC2046
+        # shellcheck disable=SC2046,SC2086
         ${train_cmd} "${stats_dir}/stats.log" \
             ${python} -m espnet_gcft.bin.gcft_train --collect_stats true --use_preprocessor true \
             --config "${train_config_dir}/train_${first_variant}.yaml" \
@@ -289,7 +290,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
             $(data_args train "${train_set}") $(data_args valid "${valid_set}") \
             --train_shape_file "${dumpdir}/raw/${train_set}/wav.scp" \
             --valid_shape_file "${dumpdir}/raw/${valid_set}/wav.scp" \
-            --batch_type unsorted --batch_size 8 --output_dir "${stats_dir}"
+            --batch_type unsorted --batch_size 8 --output_dir "${stats_dir}" ${model_args}
         touch "${stats_dir}/.done"
     fi
 fi
@@ -337,7 +338,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
                 $(data_args valid "${valid_set}" "${valid_context}") \
                 --train_shape_file "${stats_dir}/train/speech_shape" \
                 --valid_shape_file "${stats_dir}/valid/speech_shape" \
-                --resume true --output_dir "${dir}" ${train_args}
+                --resume true --output_dir "${dir}" ${model_args} ${train_args}
             touch "${dir}/.done"
         ) &
         train_pids[${variant}]=$!

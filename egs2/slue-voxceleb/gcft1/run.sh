@@ -11,16 +11,16 @@ set -euo pipefail
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-0}
 
 ssl=wav2vec2   # S3PRL upstream name; each has its own exp/<ssl> and RESULTS_<ssl>.md
-train_args=""  # a --train_args given here is added to the upstream choice, not put in its place
 args=()
 while [ $# -gt 0 ]; do
-    case "$1" in
-        --ssl|--train_args)
-            [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
-            if [ "$1" = --ssl ]; then ssl=$2; else train_args=$2; fi
-            shift 2 ;;
-        *) args+=("$1"); shift ;;
-    esac
+    if [ "$1" = --ssl ]; then
+        [ $# -ge 2 ] || { echo "$0: --ssl needs a value" >&2; exit 2; }
+        ssl=$2
+        shift 2
+    else
+        args+=("$1")
+        shift
+    fi
 done
 
 ./gcft.sh \
@@ -47,5 +47,5 @@ done
     --inference_config conf/decode.yaml \
     --expdir "exp/${ssl}" \
     --results "RESULTS_${ssl}.md" \
-    --train_args "--frontend_conf frontend_conf.upstream=${ssl} ${train_args}" \
+    --model_args "--frontend_conf frontend_conf.upstream=${ssl}" \
     "${args[@]+"${args[@]}"}"
