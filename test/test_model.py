@@ -204,3 +204,21 @@ def test_corpus_gpu_configs_build_and_train(variant, wav2vec2_dir, tmp_path):
     loss.backward()
     assert torch.isfinite(loss)
     assert ("loss_ctx" in stats) == (mode == "distill")
+
+
+def test_espnet_side_defers_g2p_and_cleaner_imports_until_used():
+    """espnet_gcft.asr keeps g2p_en / tacotron_cleaner unloaded until a name of theirs is read."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, espnet_gcft.asr.task;"
+        "m = sys.modules['g2p_en']; print(type(m).__name__, 'inflect' in sys.modules);"
+        "import g2p_en; print(g2p_en.G2p.__module__);"
+        "from espnet2.text.cleaner import TextCleaner; print(TextCleaner(['tacotron'])('Hi 2'))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = proc.stdout.splitlines()  # ESPnet prints its own notices to stdout too
+    assert "_DeferredModule False" in lines
+    assert lines.index("g2p_en.g2p") == lines.index("_DeferredModule False") + 1
+    assert lines[-1] == "HI TWO"

@@ -45,7 +45,7 @@ def defer_import(name: str) -> None:
 
     ESPnet's ASR task imports ``g2p_en`` at the top of its phoneme tokenizer
     module; ``g2p_en`` imports ``inflect`` and NLTK and tries to download NLTK
-    data: about 5 s of every CLI start, although GCFT recipes tokenize into
+    data: 2-3 s of every CLI start (bench/cli_startup.py), although GCFT recipes tokenize into
     characters or BPE; ``tacotron_cleaner.cleaners`` imports ``inflect`` (4 s)
     for a text cleaner they do not use. ``g2p_en.G2p`` (or any public name) still works: reading
     it imports the real module. Dunder lookups (which torch and transformers
