@@ -45,9 +45,9 @@ def defer_import(name: str) -> None:
 
     ESPnet's ASR task imports ``g2p_en`` at the top of its phoneme tokenizer
     module; ``g2p_en`` imports ``inflect`` and NLTK and tries to download NLTK
-    data: 2-3 s of every CLI start (bench/cli_startup.py), although GCFT recipes tokenize into
-    characters or BPE; ``tacotron_cleaner.cleaners`` imports ``inflect`` (4 s)
-    for a text cleaner they do not use. ``g2p_en.G2p`` (or any public name) still works: reading
+    data, although GCFT recipes tokenize into characters or BPE;
+    ``tacotron_cleaner.cleaners`` imports ``inflect`` too, for a text cleaner
+    they do not use. Together 2-3 s of every CLI start (bench/cli_startup.py). ``g2p_en.G2p`` (or any public name) still works: reading
     it imports the real module. Dunder lookups (which torch and transformers
     make on every loaded module) do not. A package that is not installed is
     left to the real import.
