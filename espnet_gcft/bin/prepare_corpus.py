@@ -84,7 +84,7 @@ def main(argv=None) -> None:
             logging.info(f"{name}: reading {len(utts)} audio headers")
             check_audio(utts, nj=args.nj, progress=not args.no_progress)
         for name, utts in sets.items():
-            write_data_dir(args.out_dir / name, utts, order, check=False)
+            write_data_dir(args.out_dir / name, utts, order)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Kaldi data dirs from the official corpus releases (stage 1 of the corpus recipes).
 
 Every corpus reader turns its release files into :class:`Utterance` records,
-each remembering the file and line it came from; :func:`write_data_dir`
-checks the audio and writes one data dir (``wav.scp``, ``segments``, ``text``,
+each remembering the file and line it came from; :func:`check_audio` reads
+every audio header (of all sets, before anything is written) and
+:func:`write_data_dir` writes one data dir (``wav.scp``, ``segments``, ``text``,
 ``transcript``, ``utt2spk``, ``spk2utt``, ``utt2prev``) so that a rerun on an
 unchanged corpus leaves every file, and its time stamp, as it was.
 """
@@ -119,9 +120,6 @@ def write_data_dir(
     out_dir: Path,
     utts: Iterable[Utterance],
     order: str,
-    check: bool = True,
-    nj: int = 4,
-    progress: bool = True,
 ) -> List[Utterance]:
     """Write one Kaldi data dir with its ``utt2prev`` (``--order`` of make_utt2prev;
     ``file`` takes the utterances' ``session`` and writes ``utt2session``).
@@ -139,8 +137,6 @@ def write_data_dir(
     if any(with_refs) and not all(with_refs):
         first = utts[with_refs.index(False)]
         raise CorpusError(f"{first.where}: utterance {first.utt} has no text, unlike the rest of its set")
-    if check:
-        check_audio(utts, nj=nj, progress=progress)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
