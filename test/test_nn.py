@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from espnet_gcft.nn import CrossAttentionFusion, PoolingFCStudent, masked_distance
+from espnet_gcft.nn import CrossAttentionFusion, PoolingFCStudent, masked_distance, pool_rows
 
 
 def _fusion(**kw):
@@ -118,23 +118,55 @@ def test_student_rejects_queries_with_mean():
 
 def test_distances_known_values():
     pred = torch.tensor([[[1.0, 0.0]], [[0.0, 2.0]]])
-    target = torch.tensor([[[0.0, 0.0]], [[0.0, 1.0]]])
+    target = torch.tensor([[[1.0, 1.0]], [[0.0, 1.0]]])
     ones = torch.tensor([1, 1])
-    assert masked_distance(pred, ones, target, ones, "mse").item() == pytest.approx((0.5 + 0.5) / 2)
-    assert masked_distance(pred, ones, target, ones, "l1").item() == pytest.approx((0.5 + 0.5) / 2)
-    # cosine: row 0 has a zero target (cos 0 -> 1), row 1 is parallel (0)
-    assert masked_distance(pred, ones, target, ones, "cosine").item() == pytest.approx(0.5)
+    # mse: ||p - t||^2 / ||t||^2 = 1/2 and 1/1; l1: 1/2 and 1/1
+    assert masked_distance(pred, ones, target, ones, "mse").item() == pytest.approx((0.5 + 1.0) / 2)
+    assert masked_distance(pred, ones, target, ones, "l1").item() == pytest.approx((0.5 + 1.0) / 2)
+    # cosine: row 0 at 45 degrees, row 1 parallel
+    expected = ((1 - 2 ** -0.5) + 0.0) / 2
+    assert masked_distance(pred, ones, target, ones, "cosine").item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("kind", ["mse", "l1", "cosine"])
+def test_distances_do_not_depend_on_embedding_size_or_scale(kind):
+    gen = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(4, 1, 8, generator=gen), torch.randn(4, 1, 8, generator=gen)
+    ones = torch.ones(4, dtype=torch.long)
+    base = masked_distance(pred, ones, target, ones, kind).item()
+    # the same vectors repeated to 4x the size, and scaled by 100
+    wide = masked_distance(pred.repeat(1, 1, 4) * 100, ones, target.repeat(1, 1, 4) * 100, ones, kind)
+    assert wide.item() == pytest.approx(base, rel=1e-5)
 
 
 def test_distances_exclude_padded_rows_and_missing_targets():
     pred = torch.tensor([[[1.0], [5.0]], [[7.0], [7.0]]])
-    target = torch.tensor([[[0.0], [99.0]], [[0.0], [0.0]]])
-    # utterance 0: one valid target row; utterance 1: no target at all
+    target = torch.tensor([[[2.0], [99.0]], [[0.0], [0.0]]])
+    # utterance 0: one valid target row (row 1 is padding): it is the target of
+    # student row 0 only, |1 - 2| / 2; utterance 1: no target at all
     loss = masked_distance(pred, torch.tensor([2, 2]), target, torch.tensor([1, 0]), "l1")
-    assert loss.item() == pytest.approx(1.0)
+    assert loss.item() == pytest.approx(0.5)
     pred.requires_grad_(True)
     none = masked_distance(pred, torch.tensor([2, 2]), target, torch.tensor([0, 0]), "mse")
     assert none.item() == 0.0 and none.requires_grad  # stays in the graph, adds nothing
+
+
+def test_sequence_target_is_pooled_to_the_student_rows():
+    """A (L, C) token sequence against one student row: the target is the sequence's mean."""
+    sequence = torch.tensor([[[1.0, 0.0], [3.0, 2.0], [5.0, 4.0], [0.0, 0.0]]])  # 3 valid rows
+    pooled, valid = pool_rows(sequence, torch.tensor([3]), rows=1)
+    assert torch.allclose(pooled, torch.tensor([[[3.0, 2.0]]])) and valid.all()
+    # the student that predicts the mean has distance 0, one that predicts the first row does not
+    one = torch.tensor([1])
+    assert masked_distance(torch.tensor([[[3.0, 2.0]]]), one, sequence, torch.tensor([3]),
+                           "mse").item() == pytest.approx(0.0)
+    assert masked_distance(sequence[:, :1], one, sequence, torch.tensor([3]), "mse").item() > 0.5
+    # two student rows: rows 0-1 (floor(j * 2 / 3) = 0) and row 2
+    pooled, valid = pool_rows(sequence, torch.tensor([3]), rows=2)
+    assert torch.allclose(pooled, torch.tensor([[[2.0, 1.0], [5.0, 4.0]]])) and valid.all()
+    # more student rows than target rows: the surplus rows have no target
+    _, valid = pool_rows(sequence, torch.tensor([1]), rows=2)
+    assert valid.tolist() == [[True, False]]
 
 
 def test_distance_kind_is_checked():

@@ -98,8 +98,9 @@ def test_sentiment_hand_computed(tmp_path):
     # Positive: tp1 hyp1 ref2 -> 2/3; Negative: 0; Neutral: tp1 hyp2 ref1 -> 2/3
     assert scores["macro_f1"] == pytest.approx(100 * (2 / 3 + 0 + 2 / 3) / 3, abs=1e-3)
     assert scores["accuracy"] == pytest.approx(50.0)
-    # rest of the text: a 2/2, b 1/1, c "so so"->"so" 1 del, d "fine"->"" 1 del; 6 words
-    assert scores["wer"] == pytest.approx(100 * 2 / 6, abs=1e-3)
+    # rest of the text: a 2/2, b 1/1, c "so so"->"so" 1 del; d has no label (a wrong
+    # label) and keeps all its words: "fine"->"fine"; 6 words
+    assert scores["wer"] == pytest.approx(100 * 1 / 6, abs=1e-3)
 
 
 def test_sentiment_reference_needs_a_label(tmp_path):

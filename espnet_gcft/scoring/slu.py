@@ -53,6 +53,46 @@ def parse_ner(text: str, utt: str, where: str) -> Tuple[str, List[Entity]]:
     return " ".join(words), entities
 
 
+def parse_ner_hypothesis(text: str) -> Tuple[str, List[Entity], int]:
+    """Plain words, ``(type, phrase)`` entities and the number of illegal tags of a hypothesis.
+
+    Lenient, as ESPnet's SLUE-VoxPopuli scoring reads hypotheses (without its
+    crash on a missing ``FILL``): an entity-type word opens an entity,
+    dropping one already open; ``SEP`` closes the open entity, whose phrase is
+    the words since its type word less the first ``FILL``. A ``SEP`` with no
+    open entity, an entity whose phrase is empty, an entity still open at the
+    end and a ``FILL`` outside an entity are ignored; each dropped or ignored
+    tag counts once in the returned number.
+    """
+    words, entities = [], []
+    illegal = 0
+    current_type, phrase, fill_seen = None, [], False
+    for token in text.split():
+        if token in NER_TYPES:
+            if current_type is not None:
+                illegal += 1
+            current_type, phrase, fill_seen = token, [], False
+        elif token == SEP:
+            if current_type is None or not phrase:
+                illegal += 1
+            else:
+                entities.append((current_type, " ".join(phrase)))
+            current_type = None
+        elif token == FILL:
+            if current_type is None:
+                illegal += 1
+            elif fill_seen:
+                phrase.append(token)
+            fill_seen = fill_seen or current_type is not None
+        else:
+            words.append(token)
+            if current_type is not None:
+                phrase.append(token)
+    if current_type is not None:
+        illegal += 1
+    return " ".join(words), entities, illegal
+
+
 def _f1(tp: int, n_hyp: int, n_ref: int) -> float:
     if n_hyp == 0 and n_ref == 0:
         return 1.0
@@ -80,55 +120,73 @@ def entity_f1(refs: Sequence[List[Entity]], hyps: Sequence[List[Entity]]) -> Dic
     return {"f1_micro": round(100 * micro, 4), "f1_macro": round(100 * macro, 4)}
 
 
-def ner_scores(pairs: List[Tuple[str, str, str]], ref_name: str, hyp_name: str):
-    """``(scores, plain pairs)``: entity and label F1, and pairs with tags removed for WER."""
+def parse_ner_pairs(pairs: List[Tuple[str, str, str]], ref_name: str):
+    """Plain pairs, per-utterance reference and hypothesis entities, and the illegal tag count.
+
+    References are parsed strictly (:func:`parse_ner`), hypotheses leniently
+    (:func:`parse_ner_hypothesis`).
+    """
     plain, ref_entities, hyp_entities = [], [], []
+    illegal = 0
     for utt, ref, hyp in pairs:
         ref_words, ref_ents = parse_ner(ref, utt, ref_name)
-        hyp_words, hyp_ents = parse_ner(hyp, utt, hyp_name)
+        hyp_words, hyp_ents, hyp_illegal = parse_ner_hypothesis(hyp)
+        illegal += hyp_illegal
         plain.append((utt, ref_words, hyp_words))
         ref_entities.append(ref_ents)
         hyp_entities.append(hyp_ents)
+    return plain, ref_entities, hyp_entities, illegal
+
+
+def ner_scores(ref_entities: Sequence[List[Entity]],
+               hyp_entities: Sequence[List[Entity]]) -> Dict[str, float]:
+    """Entity F1 (``f1_*``) and label F1 (``label_f1_*``), micro and macro, in percent."""
     scores = entity_f1(ref_entities, hyp_entities)
     labels = entity_f1([[(k, "") for k, _ in r] for r in ref_entities],
                        [[(k, "") for k, _ in h] for h in hyp_entities])
-    scores.update(label_f1_micro=labels["f1_micro"], label_f1_macro=labels["f1_macro"],
-                  n_ref_entities=sum(map(len, ref_entities)),
-                  n_hyp_entities=sum(map(len, hyp_entities)))
-    return scores, plain
+    scores.update(label_f1_micro=labels["f1_micro"], label_f1_macro=labels["f1_macro"])
+    return scores
 
 
 def split_sentiment(text: str, utt: str, where: str, allow_other: bool) -> Tuple[str, str]:
-    """``(label, rest)``; a reference must start with one of ``SENTIMENTS``."""
+    """``(label, rest)``; a reference must start with one of ``SENTIMENTS``.
+
+    With ``allow_other`` (hypotheses), a text whose first word is no label
+    gives the label ``""`` (a wrong label) and keeps all its words as the rest.
+    """
     words = text.split()
+    if words and words[0] in SENTIMENTS:
+        return words[0], " ".join(words[1:])
+    if allow_other:
+        return "", " ".join(words)
     if not words:
-        if allow_other:
-            return "", ""
         raise ScoringError(f"{where}: utterance ({utt}) has no sentiment label")
-    if words[0] not in SENTIMENTS and not allow_other:
-        raise ScoringError(
-            f"{where}: utterance ({utt}) starts with {words[0]!r}, not one of {', '.join(SENTIMENTS)}"
-        )
-    return words[0], " ".join(words[1:])
+    raise ScoringError(
+        f"{where}: utterance ({utt}) starts with {words[0]!r}, not one of {', '.join(SENTIMENTS)}"
+    )
 
 
-def sentiment_scores(pairs: List[Tuple[str, str, str]], ref_name: str, hyp_name: str):
-    """``(scores, plain pairs)``: macro F1 and accuracy of the first word, and the rest for WER.
+def parse_sentiment_pairs(pairs: List[Tuple[str, str, str]], ref_name: str):
+    """Plain pairs (labels removed), gold labels and predicted labels.
 
-    A hypothesis may start with anything (a wrong label counts as an error);
-    the macro F1 averages over the sentiment labels present in ref or hyp.
+    A hypothesis may start with anything: one without a label gets the label
+    ``""``, a wrong label, and keeps all its words for WER.
     """
     gold, pred, plain = [], [], []
     for utt, ref, hyp in pairs:
         ref_label, ref_rest = split_sentiment(ref, utt, ref_name, allow_other=False)
-        hyp_label, hyp_rest = split_sentiment(hyp, utt, hyp_name, allow_other=True)
+        hyp_label, hyp_rest = split_sentiment(hyp, utt, "", allow_other=True)
         gold.append(ref_label)
         pred.append(hyp_label)
         plain.append((utt, ref_rest, hyp_rest))
+    return plain, gold, pred
+
+
+def sentiment_macro_f1(gold: Sequence[str], pred: Sequence[str]) -> float:
+    """Macro F1 (percent) over the sentiment labels present in gold or predicted labels."""
     labels = sorted((set(gold) | set(pred)) & set(SENTIMENTS))
     f1s = []
     for label in labels:
         tp = sum(g == p == label for g, p in zip(gold, pred))
-        f1s.append(_f1(tp, pred.count(label), gold.count(label)))
-    accuracy = sum(g == p for g, p in zip(gold, pred)) / len(gold)
-    return {"macro_f1": round(100 * sum(f1s) / len(f1s), 4), "accuracy": round(100 * accuracy, 4)}, plain
+        f1s.append(_f1(tp, list(pred).count(label), list(gold).count(label)))
+    return round(100 * sum(f1s) / len(f1s), 4) if f1s else 0.0

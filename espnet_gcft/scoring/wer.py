@@ -1,6 +1,7 @@
 """Word error rate through NIST sclite when installed, else jiwer (same counts)."""
 
 import logging
+import math
 from pathlib import Path
 import re
 import shutil
@@ -89,3 +90,44 @@ def word_error_rate(
     if report_file is not None:
         report_file.write_text(report, encoding="utf-8")
     return counts
+
+
+_MATCHED_PAIRS = re.compile(
+    r"MTCH_PR_RESULTS .*\(mean:\s*(\S+)\) \(std dev:\s*(\S+)\) \(Z Stat:\s*(\S+)\)")
+
+
+def matched_pairs_p(sclite: str, ref_trn: PathLike, first_hyp: PathLike,
+                    second_hyp: PathLike) -> float:
+    """Two-sided p-value of sclite's matched-pairs sentence-segment (word error) test.
+
+    Both hypotheses are aligned by sclite (``-o sgml``), then ``sc_stats -t
+    mapsswe`` (installed beside sclite) compares them segment by segment; its
+    Z statistic gives the p-value under the normal approximation it uses.
+    When every segment differs by the same amount (standard deviation 0),
+    sc_stats reports Z = 0; a nonzero mean difference is then certain, p = 0.
+    """
+    if Path(first_hyp).read_bytes() == Path(second_hyp).read_bytes():
+        return 1.0  # the same hypotheses (sc_stats crashes on two error-free copies)
+    sc_stats = Path(sclite).with_name("sc_stats")
+    if not sc_stats.is_file():
+        raise ScoringError(f"{sc_stats}: sc_stats is not installed beside sclite")
+    with tempfile.TemporaryDirectory() as tmp:
+        sgml = []
+        for name, hyp in (("first", first_hyp), ("second", second_hyp)):
+            proc = subprocess.run([sclite, "-r", str(ref_trn), "trn", "-h", str(hyp), "trn", name,
+                                   "-i", "rm", "-o", "sgml", "-O", tmp, "-n", name],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise ScoringError(f"sclite failed ({proc.returncode}) on {hyp}: {proc.stderr[-300:]}")
+            sgml.append((Path(tmp) / f"{name}.sgml").read_text(encoding="utf-8"))
+        proc = subprocess.run([str(sc_stats), "-p", "-t", "mapsswe", "-v", "-n", "pair", "-O", tmp],
+                              input="".join(sgml), capture_output=True, text=True)
+        report = Path(tmp) / "pair.stats.mapsswe"
+        match = _MATCHED_PAIRS.search(report.read_text() if report.is_file() else "")
+    if proc.returncode != 0 or match is None:
+        raise ScoringError(f"sc_stats failed ({proc.returncode}) on {first_hyp} / {second_hyp}: "
+                           f"{proc.stderr[-300:]}")
+    mean, std, z = (float(value) for value in match.groups())
+    if std == 0:
+        return 1.0 if mean == 0 else 0.0
+    return 1.0 if math.isnan(z) else math.erfc(abs(z) / math.sqrt(2))

@@ -1,154 +1,201 @@
 #!/usr/bin/env python3
-"""Write the mini corpus text: sessions of coherent sentences with entities and sentiment.
+"""Write the mini corpus text: a diagnostic corpus in which context decides spellings.
 
 Usage::
 
     python local/corpus/write_corpus.py > local/corpus/corpus.tsv
 
-Each session tells one small story in six sentences. Sentences 2 and 4 carry a
-homophone (knight/night, flour/flower, ...) in a frame that fits both
-spellings ("everyone was talking about the knight"); the sentence just before
-each decides the spelling ("a soldier in shining armour rode into the
-village"). So the spelling is unknowable from the audio alone and knowable
-from the previous sentence: what the context variants can learn and the
-baseline cannot. The output is deterministic (fixed seed) and committed; the
-audio is made from it by ``local/corpus/synthesize.sh``.
+Six homophone pairs (knight/night, flour/flower, pear/pair, hare/hair,
+sail/sale, tail/tale) that espeak-ng speaks alike (``synthesize.py`` checks it,
+utterance by utterance). Each homophone sits in a *carrier* sentence; what
+decides its spelling depends on the item type:
 
-Columns (tab-separated): utt_id, voice, split, sentiment, tagged text,
-context words. The tagged text marks entities as ``TYPE FILL <words> SEP``;
-the plain transcript is the tagged text without the tags.
+- ``P``: only the previous sentence (the *cue*, "we saw the sword and the
+  castle") decides; the carrier says nothing ("they talked about the knight").
+- ``W``: the previous sentence decides and the carrier also names a topic word
+  ("look at the knight and the horse"): a student that predicts the context
+  from the current audio can help here.
+- ``C``: calibration: the carrier alone decides ("look at the knight and the
+  horse"); the previous sentence is neutral ("then it was quiet").
+
+Training also holds topic sessions: cue-like sentences of one sense and no
+homophone, distillation targets without spelling labels. Cues are built from
+topic words; two topic words per sense are held out of training and dev, so
+the test set has cues seen in training (``cue_seen=yes``) and cues seen only
+in test (``cue_seen=no``). Every sense has the same number of items of each type
+per voice in every split; dev and test are separate sessions. The output is
+deterministic (fixed seed) and committed; ``synthesize.py`` makes the audio.
+
+Columns (tab-separated): ``utt_id voice speed split sentiment text type word
+alternative cue_seen``. ``text`` marks entities as ``TYPE FILL <words> SEP``; ``type``
+is ``P``/``W``/``C`` for a homophone item, ``cue`` for a sentence that decides
+the next item, ``topic`` for a topic-session sentence and ``-`` otherwise;
+``word`` is the homophone as spelled in ``text`` and ``alternative`` its other
+spelling (``-`` when not an item); ``cue_seen`` says whether the deciding
+sentence occurs in training (``yes``/``no``, ``-`` when not P/W).
 """
 
+from itertools import combinations
 import random
 import sys
+from typing import Dict, List, Tuple
 
-# sense -> (cue sentences that decide it, sentiment of each cue)
-SENSES = {
-    "knight": ["a soldier in shining armour rode into the village",
-               "the castle museum showed an old sword and a shield",
-               "the king gave a brave soldier a horse and a lance"],
-    "night": ["the stars came out and the streets grew dark",
-              "the moon rose slowly over the quiet town",
-              "the lamps were lit and the children went to bed"],
-    "flour": ["the baker needed more bread for the market",
-              "she was mixing dough for a birthday cake",
-              "the recipe asked for sugar butter and eggs"],
-    "flower": ["the garden was full of roses and tulips",
-               "she planted seeds in the spring garden",
-               "the bees moved from one bright blossom to the next"],
-    "pear": ["the fruit stall sold apples and plums",
-             "the orchard trees were heavy with ripe fruit",
-             "he wanted something sweet and juicy to eat"],
-    "pair": ["he needed new shoes for the wedding",
-             "the gloves came in a small box of two",
-             "she bought matching socks at the market"],
-    "hare": ["a wild animal ran across the open field",
-             "the fox chased something fast through the grass",
-             "long ears appeared above the tall meadow grass"],
-    "hair": ["the barber took out his scissors and comb",
-             "she washed and brushed it before the party",
-             "the wind blew it all over her face"],
-    "sail": ["the boat left the harbour in a strong wind",
-             "the sailors pulled the ropes on the mast",
-             "the little yacht raced across the bay"],
-    "sale": ["the shop cut all its prices by half",
-             "customers queued at the store before it opened",
-             "everything in the window was suddenly cheap"],
-    "tail": ["the dog jumped happily at the door",
-             "the cat sat by the fire and watched the mice",
-             "the puppy ran in circles in the yard"],
-    "tale": ["grandmother opened the old story book",
-             "the children sat down to hear a story",
-             "the writer read aloud from his new book"],
-    "peace": ["the two countries signed an agreement to end the war",
-              "the soldiers finally went home after the long conflict",
-              "the leaders shook hands after years of fighting"],
-    "piece": ["he cut the cake into eight parts",
-              "she broke the chocolate bar for the children",
-              "the puzzle was missing just one part"],
-    "son": ["the mother waited for her boy to come home from school",
-            "the father taught his little boy to ride a bike",
-            "the parents were proud of their young boy"],
-    "sun": ["it was a hot and bright summer morning",
-            "the sky was clear and blue over the beach",
-            "the day grew warmer and the shadows grew short"],
-}
 PAIRS = [("knight", "night"), ("flour", "flower"), ("pear", "pair"), ("hare", "hair"),
-         ("sail", "sale"), ("tail", "tale"), ("peace", "piece"), ("son", "sun")]
-# Frames that fit both spellings of every pair (neutral sentiment).
-FRAMES = ["everyone was talking about the {w}",
-          "nobody could stop thinking about the {w}",
-          "{p} looked at the {w} for a long time",
-          "that was when {p} noticed the {w}"]
+         ("sail", "sale"), ("tail", "tale")]
+# sense -> topic words; the last two are held out of training and dev (test-only cues).
+TOPICS: Dict[str, List[str]] = {
+    "knight": ["armour", "sword", "castle", "king", "horse", "shield", "lance", "dragon"],
+    "night": ["moon", "stars", "darkness", "pillow", "lamp", "owl", "dream", "blanket"],
+    "flour": ["baker", "bread", "dough", "oven", "sugar", "butter", "recipe", "muffin"],
+    "flower": ["garden", "rose", "tulip", "petal", "bee", "seed", "vase", "blossom"],
+    "pear": ["orchard", "apple", "plum", "fruit", "peach", "harvest", "cherry", "melon"],
+    "pair": ["shoe", "sock", "glove", "boot", "sandal", "slipper", "earring", "mitten"],
+    "hare": ["fox", "meadow", "rabbit", "burrow", "hunter", "field", "badger", "hedgehog"],
+    "hair": ["barber", "comb", "scissors", "shampoo", "brush", "curl", "salon", "ribbon"],
+    "sail": ["boat", "harbour", "mast", "yacht", "sailor", "anchor", "ocean", "captain"],
+    "sale": ["shop", "price", "customer", "store", "discount", "bargain", "cashier", "receipt"],
+    "tail": ["dog", "puppy", "cat", "kitten", "fur", "collar", "paw", "tiger"],
+    "tale": ["story", "book", "grandmother", "fairy", "writer", "chapter", "legend", "poem"],
+}
+HELD_OUT = 2
+CUE_FRAMES = ["we saw the {a} and the {b}", "she spoke of the {a} and the {b}",
+              "there was the {a} by the {b}", "he thought about the {a} and the {b}"]
+CARRIERS = ["they talked about the {w}", "look at the {w}", "we all saw the {w}",
+            "nobody forgot the {w}"]
+TOPIC_CARRIERS = ["look at the {w} and the {t}", "we all saw the {w} with the {t}",
+                  "they talked about the {w} and the {t}"]
+NEUTRAL = ["then it was quiet", "nobody said a word", "we met again later",
+           "it was a normal day", "the day went on", "everyone sat down"]
+# split -> item type -> items per sense (each a multiple of the number of voices)
+COUNTS = {"train": {"P": 24, "W": 8, "C": 8},
+          "dev": {"P": 8, "W": 4, "C": 4},
+          "test": {"P": 16, "W": 8, "C": 4}}
+ITEMS_PER_SESSION = 6
+TOPIC_SESSIONS_PER_SENSE = 2
+TOPIC_SESSION_LENGTH = 6
+VOICES = ["en-us", "en-gb", "en-gb-x-rp", "en-us+f3"]
+SPEEDS = [165, 175, 185]  # words per minute: the same text is spoken at several paces
 
 PEOPLE = ["anna", "peter", "maria", "john", "sofia", "david", "laura", "tom"]
 PLACES = ["paris", "london", "berlin", "dublin", "madrid", "vienna"]
-DAYS = ["monday", "friday", "sunday", "last week", "in june", "today"]
-ORGS = ["the council", "the museum", "the school", "the city bank"]
-NORPS = ["french", "german", "irish", "spanish"]
-LAWS = ["the water act", "the farm law", "the trade act"]
-NUMBERS = ["three", "five", "twelve", "twenty", "two hundred"]
+DAYS = ["monday", "friday", "sunday", "today"]
+ORGS = ["the council", "the museum", "the school"]
+NUMBERS = ["three", "five", "twelve", "twenty"]
 
 
 def tag(kind: str, words: str) -> str:
     return f"{kind} FILL {words} SEP"
 
 
-def openers(rng):
-    """Story openers with entities: (tagged text, sentiment)."""
-    p, q = rng.sample(PEOPLE, 2)
+def opener(rng: random.Random) -> Tuple[str, str]:
+    """The first sentence of a session: entities and a sentiment, no homophone."""
+    person, other = rng.sample(PEOPLE, 2)
     return rng.choice([
-        (f"{tag('PERSON', p)} travelled to {tag('PLACE', rng.choice(PLACES))} on "
+        (f"{tag('PERSON', person)} went to {tag('PLACE', rng.choice(PLACES))} on "
          f"{tag('WHEN', rng.choice(DAYS))}", "Neutral"),
-        (f"{tag('PERSON', p)} and {tag('PERSON', q)} met {tag('NORP', rng.choice(NORPS))} "
-         f"friends in {tag('PLACE', rng.choice(PLACES))}", "Positive"),
-        (f"{tag('ORG', rng.choice(ORGS))} invited {tag('QUANT', rng.choice(NUMBERS))} guests "
-         f"on {tag('WHEN', rng.choice(DAYS))}", "Positive"),
-        (f"{tag('PERSON', p)} complained that {tag('LAW', rng.choice(LAWS))} was unfair",
+        (f"{tag('PERSON', person)} and {tag('PERSON', other)} loved "
+         f"{tag('PLACE', rng.choice(PLACES))}", "Positive"),
+        (f"{tag('ORG', rng.choice(ORGS))} invited {tag('QUANT', rng.choice(NUMBERS))} guests",
+         "Positive"),
+        (f"{tag('PERSON', person)} hated the rain in {tag('PLACE', rng.choice(PLACES))}",
          "Negative"),
     ])
 
 
-CLOSERS = [("it was a wonderful day for everyone", "Positive"),
-           ("they were very happy with how it went", "Positive"),
-           ("sadly the weather turned cold and grey", "Negative"),
-           ("the evening ended with a long argument", "Negative"),
-           ("then they all went home", "Neutral"),
-           ("nobody said anything for a while", "Neutral")]
-CUE_SENTIMENT = "Neutral"
+def other_sense(sense: str) -> str:
+    pair = next(p for p in PAIRS if sense in p)
+    return pair[1] if pair[0] == sense else pair[0]
 
 
-def session(rng, first, second):
-    """Six sentences: opener, cue, carrier, cue, carrier, closer."""
-    rows = [(*openers(rng), "")]
-    for sense in (first, second):
-        person = rng.choice(PEOPLE)
-        rows.append((rng.choice(SENSES[sense]), CUE_SENTIMENT, ""))
-        frame = rng.choice(FRAMES)
-        text = frame.format(w=sense, p=tag("PERSON", person))
-        rows.append((text, "Neutral", sense))
-    rows.append((*rng.choice(CLOSERS), ""))
+def cue_pool(sense: str, held_out: bool) -> List[str]:
+    """Cue sentences of a sense: two topic words in a frame.
+
+    Without ``held_out`` only the training topic words are used; with it, every
+    cue has at least one held-out word (cues never seen in training).
+    """
+    words = TOPICS[sense]
+    seen_words = set(words[:-HELD_OUT])
+    cues = []
+    for a, b in combinations(words, 2):
+        if held_out == ({a, b} <= seen_words):
+            continue
+        cues += [frame.format(a=a, b=b) for frame in CUE_FRAMES]
+    return cues
+
+
+def items(split: str, rng: random.Random) -> List[dict]:
+    """The homophone items of a split: sense x type x voice, balanced."""
+    out = []
+    for sense in TOPICS:
+        seen_cues, unseen_cues = cue_pool(sense, False), cue_pool(sense, True)
+        topic_words = TOPICS[sense][:-HELD_OUT]
+        for kind, count in COUNTS[split].items():
+            for index in range(count):
+                voice = VOICES[index % len(VOICES)]
+                # test: half of the P and W cues come from the held-out topic words
+                unseen = split == "test" and kind != "C" and (index // len(VOICES)) % 2 == 1
+                if kind == "C":
+                    previous = rng.choice(NEUTRAL)
+                else:
+                    previous = rng.choice(unseen_cues if unseen else seen_cues)
+                if kind == "P":
+                    carrier = rng.choice(CARRIERS).format(w=sense)
+                else:
+                    carrier = rng.choice(TOPIC_CARRIERS).format(w=sense, t=rng.choice(topic_words))
+                out.append(dict(sense=sense, kind=kind, voice=voice, previous=previous,
+                                carrier=carrier, cue_seen=("no" if unseen else "yes")
+                                if kind != "C" else "-"))
+    return out
+
+
+def rows_of_session(rng: random.Random, session_items: List[dict]) -> List[tuple]:
+    """(text, sentiment, type, word, alternative, cue) rows of one session."""
+    rows = [(*opener(rng), "-", "-", "-", "-")]
+    for item in session_items:
+        rows.append((item["previous"], "Neutral", "cue" if item["kind"] != "C" else "-",
+                     "-", "-", "-"))
+        rows.append((item["carrier"], "Neutral", item["kind"], item["sense"],
+                     other_sense(item["sense"]), item["cue_seen"]))
     return rows
 
 
+def topic_session(rng: random.Random, sense: str) -> List[tuple]:
+    cues = rng.sample(cue_pool(sense, False), TOPIC_SESSION_LENGTH)
+    return [(cue, "Neutral", "topic", "-", "-", "-") for cue in cues]
+
+
+def sessions(split: str, rng: random.Random) -> List[Tuple[str, List[tuple]]]:
+    """(voice, rows) of every session of a split, in a shuffled order."""
+    by_voice: Dict[str, List[dict]] = {voice: [] for voice in VOICES}
+    for item in items(split, rng):
+        by_voice[item["voice"]].append(item)
+    out = []
+    for voice, voice_items in by_voice.items():
+        rng.shuffle(voice_items)
+        for start in range(0, len(voice_items), ITEMS_PER_SESSION):
+            out.append((voice, rows_of_session(rng, voice_items[start:start + ITEMS_PER_SESSION])))
+    if split == "train":
+        for sense in TOPICS:
+            for index in range(TOPIC_SESSIONS_PER_SENSE):
+                out.append((VOICES[(index + list(TOPICS).index(sense)) % len(VOICES)],
+                            topic_session(rng, sense)))
+    rng.shuffle(out)
+    return out
+
+
 def main() -> None:
-    rng = random.Random(20261125)
-    voices = ["en-us", "en-gb", "en-gb-x-rp", "en-us+f3"]
-    # Every sense appears equally often, in both slots, and with each other sense.
-    senses = [s for pair in PAIRS for s in pair]
-    plan = []
-    for round_ in range(3):
-        order = senses[:]
-        rng.shuffle(order)
-        plan += [(order[i], order[(i + 5 + round_) % len(order)]) for i in range(len(order))]
-    splits = ["train"] * 40 + ["dev"] * 4 + ["test"] * 4
-    print("utt_id\tvoice\tsplit\tsentiment\ttext\tcontext_words")
-    for index, (first, second) in enumerate(plan):
-        voice_index = index % len(voices)
-        speaker = 100 + voice_index
-        for position, (text, sentiment, words) in enumerate(session(rng, first, second)):
-            utt = f"{speaker}-{index + 1}-{position:04d}"
-            print(f"{utt}\t{voices[voice_index]}\t{splits[index]}\t{sentiment}\t{text}\t{words}")
+    rng = random.Random(20261126)
+    print("utt_id\tvoice\tspeed\tsplit\tsentiment\ttext\ttype\tword\talternative\tcue_seen")
+    number = 0
+    for split in ("train", "dev", "test"):
+        for voice, rows in sessions(split, rng):
+            number += 1
+            speaker = 100 + VOICES.index(voice)
+            for position, (text, sentiment, kind, word, alternative, seen) in enumerate(rows):
+                utt = f"{speaker}-{number}-{position:04d}"
+                speed = rng.choice(SPEEDS)
+                print(f"{utt}\t{voice}\t{speed}\t{split}\t{sentiment}\t{text}\t{kind}\t{word}"
+                      f"\t{alternative}\t{seen}")
 
 
 if __name__ == "__main__":
