@@ -227,3 +227,37 @@ def test_concurrent_starts_convert_the_gguf_once(tmp_path):
     assert sum("converting" in err for _, err in outputs) == 1
     converted = list((tmp_path / "cache" / "gguf").iterdir())
     assert [p.name for p in converted if not p.name.startswith(".")] == [Path(outputs[0][0].strip()).name]
+
+
+def test_other_sets_outputs_are_reused_not_regenerated(backend, reference, tmp_path):
+    """A previous text already generated for another set (same prompt, model, parameters) is reused."""
+    out = tmp_path / "dev"
+    again = {"d-0": "", "d-1": PREVIOUS["s1-1"], "d-2": "a sentence no set has seen"}
+    summary = generate_context(again, BUILTIN_PROMPTS["title"], backend, PARAMS, out,
+                               batch_size=2, progress=False, reuse_dirs=[reference[0]])
+    assert summary.generated == 1 and summary.reused == 1
+    assert read_text(out / "text")["d-1"] == read_text(reference[0] / "text")["s1-1"]
+    # other parameters: nothing of the other set fits
+    longer = GenerationParams(max_new_tokens=7)
+    summary = generate_context(again, BUILTIN_PROMPTS["title"], backend, longer, tmp_path / "x",
+                               batch_size=2, progress=False, reuse_dirs=[reference[0]])
+    assert summary.generated == 2
+
+
+def test_llm_and_previous_text_read_the_plain_transcript(tmp_path, corpus):
+    """With NER tags in `text`, the CLIs that feed an LLM read `transcript` by default."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("utt2prev", "wav.scp"):
+        (data / name).write_text((corpus / "data" / name).read_text())
+    plain = read_text(corpus / "data" / "text")
+    (data / "text").write_text("".join(f"{u} PERSON FILL {t} SEP\n" for u, t in plain.items()))
+    (data / "transcript").write_text("".join(f"{u} {t}\n" for u, t in plain.items()))
+    run_cli("espnet_gcft.bin.make_prev_text", "--data_dir", data, "--out_dir", tmp_path / "prev")
+    previous = read_text(tmp_path / "prev" / "text")
+    assert previous["1-10-0001"] == plain["1-10-0000"]
+    run_cli("espnet_gcft.bin.generate_context", "--data_dir", data, "--prompt", "title",
+            "--out_dir", tmp_path / "gen", "--max_new_tokens", "2", "--no_progress")
+    records = [json.loads(line) for line in (tmp_path / "gen" / RECORDS).read_text().splitlines()]
+    assert all("FILL" not in (r["previous"] or "") for r in records)
+    assert any(r["previous"] == plain["1-10-0000"] for r in records)

@@ -222,3 +222,69 @@ def test_espnet_side_defers_g2p_and_cleaner_imports_until_used():
     assert "_DeferredModule False" in lines
     assert lines.index("g2p_en.g2p") == lines.index("_DeferredModule False") + 1
     assert lines[-1] == "HI TWO"
+
+
+def test_distill_training_without_context_is_an_error(models):
+    model = models["distill"]
+    model.train()
+    batch = make_batch()
+    batch.pop("context")
+    batch.pop("context_lengths")
+    with pytest.raises(ContextError, match="`context`"):
+        model(**batch)
+
+
+def test_distill_model_in_eval_mode_ignores_a_teacher_context(models):
+    """At inference a gcaf model reads its student, whatever context is around."""
+    model = models["distill"]
+    model.eval()
+    batch = make_batch()
+    with torch.no_grad():
+        alone, _ = model.encode(batch["speech"], batch["speech_lengths"])
+        with model.batch_context(batch["context"], batch["context_lengths"]):
+            with_teacher, _ = model.encode(batch["speech"], batch["speech_lengths"])
+        other = batch["context"] * -3.0
+        with model.batch_context(other, batch["context_lengths"]):
+            with_other, _ = model.encode(batch["speech"], batch["speech_lengths"])
+    assert torch.equal(alone, with_teacher) and torch.equal(alone, with_other)
+
+
+def test_loss_ctx_weighs_each_utterance_by_its_frames(models):
+    """loss_ctx = mean over utterances with a teacher of (frames x distance); cos_ctx is reported."""
+    model = models["distill"]
+    predicted = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 1.0]]])
+    teacher = torch.tensor([[[1.0, 1.0]], [[0.0, 1.0]], [[5.0, 5.0]]])
+    lengths = torch.tensor([1, 1, 0])  # the third utterance has no teacher
+    frames = torch.tensor([10, 30, 50])
+    kind, model.distill_loss = model.distill_loss, "cosine"
+    try:
+        loss, cos = model._distillation(predicted, torch.ones(3, dtype=torch.long), teacher,
+                                        lengths, frames)
+    finally:
+        model.distill_loss = kind
+    distance = 1 - 2 ** -0.5  # utterance 0 at 45 degrees, utterance 1 parallel
+    assert loss.item() == pytest.approx((10 * distance + 30 * 0.0) / 2)
+    assert cos.item() == pytest.approx((2 ** -0.5 + 1.0) / 2)
+    model.train()
+    _, stats, _ = model(**make_batch())
+    assert -1.0 <= float(stats["cos_ctx"]) <= 1.0
+
+
+def test_fusion_after_the_frontend_feeds_the_encoder(wav2vec2_dir, tmp_path):
+    model, _ = build_model(train_config(wav2vec2_dir, "inject", fusion_position="after_frontend"),
+                           tmp_path)
+    assert model.context_fusion.query.in_features == model.frontend.output_size()
+    model.eval()
+    batch = make_batch(context_rows=(1, 1))
+    with torch.no_grad():
+        outputs = []
+        for context in (batch["context"], -batch["context"]):
+            with model.batch_context(context, batch["context_lengths"]):
+                outputs.append(model.encode(batch["speech"], batch["speech_lengths"])[0])
+    assert not torch.allclose(outputs[0], outputs[1])
+    model.train()
+    model.zero_grad()
+    loss, _, _ = model(**make_batch())
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.context_fusion.parameters())

@@ -1,6 +1,7 @@
 """gcft_train and gcft_inference end to end on a tiny Kaldi data dir (real ESPnet)."""
 
 from pathlib import Path
+from typing import Optional
 
 import kaldiio
 import numpy as np
@@ -17,15 +18,16 @@ from gcft_helpers import CONTEXT_DIM, UTTERANCES, build_model, run_cli, train_co
 pytestmark = pytest.mark.slow
 
 
-def _data_args(corpus: Path, context_scp: Path):
+def _data_args(corpus: Path, context_scp: Optional[Path]):
     args = []
     for split in ("train", "valid"):
         for triple in (
             f"{corpus}/data/wav.scp,speech,sound",
             f"{corpus}/data/text,text,text",
-            f"{context_scp},context,kaldi_ark",
+            f"{context_scp},context,kaldi_ark" if context_scp else None,
         ):
-            args += [f"--{split}_data_path_and_name_and_type", triple]
+            if triple:
+                args += [f"--{split}_data_path_and_name_and_type", triple]
     return args
 
 
@@ -81,6 +83,9 @@ def test_collect_stats_writes_context_shapes(trained):
 def test_training_reports_loss_ctx(trained):
     log = trained["first"].stderr
     assert "1epoch results" in log and "loss_ctx=" in log
+    # the student-teacher cosine of the validation set, every epoch
+    results = next(line for line in log.splitlines() if "1epoch results" in line)
+    assert "cos_ctx=" in results.split("[valid]")[1]
     assert (trained["exp"] / "1epoch.pth").is_file()
 
 
@@ -194,3 +199,43 @@ def test_training_with_nan_context_names_it(corpus, wav2vec2_dir, tmp_path):
     with pytest.raises(ContextDataError, match="2-20-0001.*NaN or inf"):
         _train_in_process(corpus, wav2vec2_dir, tmp_path, scp)
     assert not (tmp_path / "exp").exists()
+
+
+def test_distill_training_without_the_context_key_is_refused(corpus, wav2vec2_dir, tmp_path):
+    with pytest.raises(ValueError, match="distill.*`context`.*--train_data_path_and_name_and_type"):
+        _train_in_process(corpus, wav2vec2_dir, tmp_path, None, mode="distill")
+    assert not (tmp_path / "exp").exists()
+
+
+def test_inject_decode_depends_on_its_context(inject_exp, corpus, tmp_path):
+    """The same inject model and audio with two context files: scores and forced choices differ."""
+    contexts = dict(kaldiio.load_scp(str(corpus / "context" / "emb.scp")))
+    flipped = write_contexts(tmp_path / "flipped", {u: -3.0 * m for u, m in contexts.items()})
+    homophones = tmp_path / "homophones"
+    homophones.write_text("1-10-0001 P 0 bad dab yes\n2-20-0003 W 1 cad cab no\n")
+    outputs = {}
+    for name, scp in (("own", corpus / "context" / "emb.scp"), ("flipped", flipped)):
+        out = tmp_path / name
+        gcft_inference.main([
+            "--model", str(inject_exp), "--decode_mode", "greedy", "--output_dir", str(out),
+            "--data_path_and_name_and_type", f"{corpus}/data/wav.scp,speech,sound",
+            "--data_path_and_name_and_type", f"{scp},context,kaldi_ark",
+            "--homophones", str(homophones), "--reference", f"{corpus}/data/text",
+        ])
+        outputs[name] = ((out / "score").read_text(), (out / "forced_choice").read_text())
+    assert outputs["own"][0] != outputs["flipped"][0]
+    assert outputs["own"][1] != outputs["flipped"][1]
+    lines = outputs["own"][1].splitlines()
+    assert [line.split()[0] for line in lines] == ["1-10-0001", "2-20-0003"]
+    right, alternative = map(float, lines[0].split()[1:])
+    assert right != alternative and right < 0 and alternative < 0
+
+
+def test_distill_decode_writes_the_student_prediction(trained, corpus, tmp_path):
+    out = tmp_path / "decode"
+    run_cli("espnet_gcft.bin.gcft_inference", "--model", trained["exp"], "--decode_mode", "greedy",
+            "--data_path_and_name_and_type", f"{corpus}/data/wav.scp,speech,sound",
+            "--output_dir", out)
+    students = dict(kaldiio.load_scp(str(out / "student.scp")))
+    assert list(students) == list(UTTERANCES)
+    assert all(m.shape == (1, CONTEXT_DIM) for m in students.values())

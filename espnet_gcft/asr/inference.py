@@ -120,6 +120,30 @@ class GCFTSpeech2Text(Speech2Text):
         lengths = torch.tensor([matrix.shape[0]], device=self.device)
         return tensor, lengths
 
+    def encode(
+        self,
+        speech: Union[np.ndarray, torch.Tensor],
+        context: Optional[np.ndarray] = None,
+        utt_id: str = "utterance",
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """One utterance through frontend, encoder and fusion: ``(1, T, D)`` frames and ``(1,)``.
+
+        Args:
+            speech: (S,) waveform at the model's sampling rate.
+            context: (L, C) context for ``inject`` models; None otherwise.
+            utt_id: name used in error messages.
+        """
+        context, context_lengths = self._context_batch(context, utt_id)
+        model: GCFTASRModel = self.asr_model
+        speech = torch.as_tensor(speech, dtype=getattr(torch, self.dtype))[None]
+        speech = speech.to(self.device)  # (1, S)
+        lengths = torch.tensor([speech.size(1)], device=self.device)
+        with torch.no_grad(), model.batch_context(context, context_lengths, [utt_id]):
+            encoder_out, encoder_lengths = model.encode(speech, lengths)
+        if isinstance(encoder_out, tuple):
+            encoder_out = encoder_out[0]
+        return encoder_out, encoder_lengths
+
     def recognize(
         self,
         speech: Union[np.ndarray, torch.Tensor],
@@ -133,13 +157,44 @@ class GCFTSpeech2Text(Speech2Text):
             context: (L, C) context for ``inject`` models; None otherwise.
             utt_id: name used in error messages.
         """
-        context, context_lengths = self._context_batch(context, utt_id)
-        model: GCFTASRModel = self.asr_model
-        with torch.no_grad(), model.batch_context(context, context_lengths, [utt_id]):
+        return self.decode(self.encode(speech, context, utt_id)[0])
+
+    def decode(self, encoder_out: torch.Tensor) -> Hypothesis:
+        """Best hypothesis of encoded frames ``(1, T, D)``: CTC greedy or ESPnet's beam search."""
+        with torch.no_grad():
             if self.decode_mode == "beam":
-                text, tokens, ids, hyp = super().__call__(speech)[0]
+                text, tokens, ids, hyp = self._decode_single_sample(encoder_out[0])[0]
                 return text, tokens, list(ids), float(hyp.score)
-            return self._greedy(speech)
+            return self._greedy(encoder_out)
+
+    def ctc_log_likelihood(self, encoder_out: torch.Tensor, texts: List[str]) -> List[float]:
+        """log p(text | audio) under the CTC branch, for each text, from one encoder pass.
+
+        Args:
+            encoder_out: (1, T, D) frames from :meth:`encode`.
+            texts: target texts, tokenised like the training targets.
+        """
+        if self.asr_model.ctc is None:
+            raise ValueError("scoring a text needs a CTC branch (ctc_weight > 0 in training)")
+        with torch.no_grad():
+            log_probs = self.asr_model.ctc.log_softmax(encoder_out)[0]  # (T, V)
+            scores = []
+            for text in texts:
+                ids = self.converter.tokens2ids(self.tokenizer.text2tokens(text))
+                target = torch.tensor(ids, dtype=torch.long, device=log_probs.device)
+                loss = torch.nn.functional.ctc_loss(
+                    log_probs[:, None, :], target[None], torch.tensor([log_probs.size(0)]),
+                    torch.tensor([len(ids)]), blank=self.asr_model.blank_id, reduction="sum",
+                    zero_infinity=False)
+                scores.append(-float(loss))
+        return scores
+
+    def student_prediction(self) -> np.ndarray:
+        """The student's ``(Lq, C)`` context prediction of the last :meth:`encode` (distill)."""
+        predicted = self.asr_model.last_student_prediction
+        if predicted is None:
+            raise ValueError(f"a {self.context_mode!r} model has no student prediction")
+        return predicted[0].cpu().numpy()
 
     def transcribe(
         self,
@@ -149,16 +204,10 @@ class GCFTSpeech2Text(Speech2Text):
         """Text of the best hypothesis for one waveform (see :meth:`recognize`)."""
         return self.recognize(speech, context)[0]
 
-    def _greedy(self, speech: Union[np.ndarray, torch.Tensor]) -> Hypothesis:
-        """CTC greedy decoding: frame-wise argmax, repeats merged, blanks dropped."""
+    def _greedy(self, encoder_out: torch.Tensor) -> Hypothesis:
+        """CTC greedy decoding of ``(1, T, D)`` frames: argmax, repeats merged, blanks dropped."""
         if self.asr_model.ctc is None:
             raise ValueError("greedy decoding needs a CTC branch (ctc_weight > 0 in training)")
-        speech = torch.as_tensor(speech, dtype=getattr(torch, self.dtype))[None]
-        speech = speech.to(self.device)  # (1, S)
-        lengths = torch.tensor([speech.size(1)], device=self.device)
-        encoder_out, _ = self.asr_model.encode(speech, lengths)
-        if isinstance(encoder_out, tuple):
-            encoder_out = encoder_out[0]
         log_probs = self.asr_model.ctc.log_softmax(encoder_out)[0]  # (T, V)
         best, best_ids = log_probs.max(dim=-1)
         ids = torch.unique_consecutive(best_ids)

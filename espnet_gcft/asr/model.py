@@ -8,10 +8,11 @@ from typeguard import typechecked
 
 from espnet2.asr.espnet_model import ESPnetASRModel
 from espnet2.torch_utils.device_funcs import force_gatherable
-from espnet_gcft.nn import DISTANCES, AbsContextFusion, AbsContextStudent, masked_distance
+from espnet_gcft.nn import DISTANCES, AbsContextFusion, AbsContextStudent, utterance_distances
 
 CONTEXT_MODES = ("none", "inject", "distill")
 FUSION_INPUTS = ("teacher", "student")
+FUSION_POSITIONS = ("after_frontend", "after_encoder")
 
 
 class ContextError(ValueError):
@@ -33,7 +34,28 @@ class GCFTASRModel(ESPnetASRModel):
       the loss as ``loss_ctx``. The fusion reads the teacher (data) or the
       student prediction in training, per ``distill_fusion_input``; in eval mode
       and at inference it always reads the student, so no context is needed
-      (``gcaf``).
+      (``gcaf``). Training in this mode without the data key ``context`` is an
+      error.
+
+    The scale of ``loss_ctx``: ESPnet's CTC loss is a sum over an utterance's
+    frames, averaged over the batch, so it grows with utterance length. The
+    distillation distance of an utterance (scale-free, see
+    :mod:`espnet_gcft.nn.distill`) is therefore multiplied by the number of
+    frames the student read, and ``loss_ctx`` is the mean of that over the
+    utterances that have a teacher context. ``distill_weight = 1`` weighs one
+    unit of distance per frame like one nat of CTC loss per frame, at any
+    utterance length or embedding size. The mean student-teacher cosine of the
+    batch is reported as ``cos_ctx`` (ESPnet logs it for the training and the
+    validation set every epoch).
+
+    ``fusion_position`` says which frames the fusion and the student read:
+
+    - ``after_frontend``: the frontend's output (the SSL upstream's features,
+      after normalisation and any pre-encoder), before the ESPnet encoder; the
+      encoder and the task head then read the fused frames, so every encoder
+      layer can combine context and sound (the paper's place: context joins
+      the SSL model's output, and the downstream model reads it);
+    - ``after_encoder``: the encoder's output, read by the task head alone.
 
     The fusion and student modules are built by ``GCFTTask`` from its
     ``--context_fusion`` / ``--context_student`` choices and attached with
@@ -47,6 +69,7 @@ class GCFTASRModel(ESPnetASRModel):
         distill_loss: ``mse`` | ``l1`` | ``cosine``.
         distill_fusion_input: ``teacher`` | ``student``, what the fusion reads in
             distill training.
+        fusion_position: ``after_frontend`` | ``after_encoder``.
     """
 
     @typechecked
@@ -58,6 +81,7 @@ class GCFTASRModel(ESPnetASRModel):
         distill_weight: float = 1.0,
         distill_loss: str = "mse",
         distill_fusion_input: str = "student",
+        fusion_position: str = "after_encoder",
         **kwargs,
     ):
         if context_mode not in CONTEXT_MODES:
@@ -78,6 +102,10 @@ class GCFTASRModel(ESPnetASRModel):
                 f"`distill_fusion_input` must be one of {FUSION_INPUTS}, "
                 f"got {distill_fusion_input!r}"
             )
+        if fusion_position not in FUSION_POSITIONS:
+            raise ValueError(
+                f"`fusion_position` must be one of {FUSION_POSITIONS}, got {fusion_position!r}"
+            )
         if distill_weight < 0:
             raise ValueError(f"`distill_weight` must be >= 0, got {distill_weight}")
         super().__init__(*args, **kwargs)
@@ -86,12 +114,18 @@ class GCFTASRModel(ESPnetASRModel):
         self.distill_weight = distill_weight
         self.distill_loss = distill_loss
         self.distill_fusion_input = distill_fusion_input
+        self.fusion_position = fusion_position
         self.context_fusion: Optional[AbsContextFusion] = None
         self.context_student: Optional[AbsContextStudent] = None
         # Context of the batch being processed, see `batch_context`.
         self._batch_context: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         self._batch_utt_ids: Optional[Sequence[str]] = None
+        # Context of the `encode` call under way, for the encoder's pre-hook.
+        self._encoder_input_context: Optional[tuple] = None
         self._loss_ctx: Optional[torch.Tensor] = None
+        self._cos_ctx: Optional[torch.Tensor] = None
+        # (B, Lq, C) student prediction of the last `encode` in distill mode.
+        self.last_student_prediction: Optional[torch.Tensor] = None
 
     def attach_context_modules(
         self,
@@ -109,6 +143,20 @@ class GCFTASRModel(ESPnetASRModel):
             )
         self.context_fusion = fusion
         self.context_student = student
+        if fusion is not None and self.fusion_position == "after_frontend":
+            if self.encoder is None:
+                raise ValueError("`fusion_position` after_frontend needs an encoder")
+            # ESPnetASRModel.encode runs frontend -> normalize -> preencoder ->
+            # encoder in one method; a pre-hook fuses the encoder's input.
+            self.encoder.register_forward_pre_hook(self._fuse_encoder_input, with_kwargs=True)
+
+    def _fuse_encoder_input(self, module, args, kwargs):
+        """Encoder pre-hook: fuse the context of the `encode` call into its input frames."""
+        if self._encoder_input_context is None:
+            return None
+        feats, feats_lengths = args[0], args[1]
+        fused = self._fuse(feats, feats_lengths, *self._encoder_input_context)
+        return (fused, feats_lengths, *args[2:]), kwargs
 
     @contextmanager
     def batch_context(
@@ -175,7 +223,7 @@ class GCFTASRModel(ESPnetASRModel):
         context: Optional[torch.Tensor] = None,
         context_lengths: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Frontend + encoder + context fusion.
+        """Frontend + encoder + context fusion (after the frontend or after the encoder).
 
         Args:
             speech: (B, S) waveforms or (B, S, F) features.
@@ -192,10 +240,17 @@ class GCFTASRModel(ESPnetASRModel):
             context, context_lengths = self._batch_context
         elif context is not None:
             self.check_context(context, context_lengths)
-        encoder_out, encoder_out_lens = super().encode(speech, speech_lengths)
         self._loss_ctx = None
+        self.last_student_prediction = None
         if self.context_mode == "none":
-            return encoder_out, encoder_out_lens
+            return super().encode(speech, speech_lengths)
+        if self.fusion_position == "after_frontend":
+            self._encoder_input_context = (context, context_lengths)
+            try:
+                return super().encode(speech, speech_lengths)
+            finally:
+                self._encoder_input_context = None
+        encoder_out, encoder_out_lens = super().encode(speech, speech_lengths)
         frames = encoder_out[0] if isinstance(encoder_out, tuple) else encoder_out
         fused = self._fuse(frames, encoder_out_lens, context, context_lengths)
         if isinstance(encoder_out, tuple):
@@ -224,14 +279,44 @@ class GCFTASRModel(ESPnetASRModel):
             context = context.to(frames.dtype)
             return self.context_fusion(frames, context, context_lengths)
         predicted, predicted_lengths = self.context_student(frames, frame_lengths)
+        self.last_student_prediction = predicted.detach()
         if context is not None:
             context = context.to(frames.dtype)
-            self._loss_ctx = masked_distance(
-                predicted, predicted_lengths, context, context_lengths, self.distill_loss
-            )
+            self._loss_ctx, self._cos_ctx = self._distillation(
+                predicted, predicted_lengths, context, context_lengths, frame_lengths)
         if self.training and context is not None and self.distill_fusion_input == "teacher":
             return self.context_fusion(frames, context, context_lengths)
         return self.context_fusion(frames, predicted, predicted_lengths)
+
+    def _distillation(
+        self,
+        predicted: torch.Tensor,
+        predicted_lengths: torch.Tensor,
+        context: torch.Tensor,
+        context_lengths: torch.Tensor,
+        frame_lengths: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``loss_ctx`` (frame-weighted distance, see the class docstring) and ``cos_ctx``.
+
+        Args:
+            predicted: (B, Lq, C) student prediction.
+            predicted_lengths: (B,).
+            context: (B, L, C) teacher context.
+            context_lengths: (B,) (0: no teacher).
+            frame_lengths: (B,) frames the student read.
+        """
+        distances, valid = utterance_distances(
+            predicted, predicted_lengths, context, context_lengths, self.distill_loss)
+        if not bool(valid.any()):
+            zero = predicted.sum() * 0.0
+            return zero, zero.detach()
+        frames = frame_lengths.to(distances.dtype)
+        loss = (distances * frames)[valid].mean()
+        with torch.no_grad():
+            cosine, _ = utterance_distances(
+                predicted, predicted_lengths, context, context_lengths, "cosine")
+            cos = (1.0 - cosine)[valid].mean()
+        return loss, cos
 
     def forward(
         self,
@@ -256,6 +341,12 @@ class GCFTASRModel(ESPnetASRModel):
         """
         if self.context_mode == "none":
             return super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
+        if self.context_mode == "distill" and self.training and context is None:
+            raise ContextError(
+                "context_mode 'distill' trains the student towards the data key `context`, "
+                "and this batch has none: give --train_data_path_and_name_and_type "
+                "<emb scp>,context,kaldi_ark (and the same for the valid set)"
+            )
         with self.batch_context(context, context_lengths, kwargs.get("utt_id")):
             loss, stats, weight = super().forward(
                 speech, speech_lengths, text, text_lengths, **kwargs
@@ -263,6 +354,7 @@ class GCFTASRModel(ESPnetASRModel):
         if self._loss_ctx is not None:
             loss = loss + self.distill_weight * self._loss_ctx
             stats["loss_ctx"] = self._loss_ctx.detach()
+            stats["cos_ctx"] = self._cos_ctx
             stats["loss"] = loss.detach()
             self._loss_ctx = None
             loss, stats, weight = force_gatherable((loss, stats, weight), loss.device)

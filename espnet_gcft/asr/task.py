@@ -84,13 +84,18 @@ class GCFTTask(ASRTask):
             model = super().build_model(args)
         if not isinstance(model, GCFTASRModel) or model.context_mode == "none":
             return model
-        if model.postencoder is not None:
-            encoder_size = model.postencoder.output_size()
+        if model.fusion_position == "after_frontend":
+            if model.preencoder is not None:
+                frame_size = model.preencoder.output_size()
+            else:
+                frame_size = args.input_size or model.frontend.output_size()
+        elif model.postencoder is not None:
+            frame_size = model.postencoder.output_size()
         elif model.encoder is not None:
-            encoder_size = model.encoder.output_size()
+            frame_size = model.encoder.output_size()
         else:
-            encoder_size = args.input_size or model.frontend.output_size()
-        dims = dict(input_size=encoder_size, context_dim=model.context_dim)
+            frame_size = args.input_size or model.frontend.output_size()
+        dims = dict(input_size=frame_size, context_dim=model.context_dim)
         fusion = context_fusion_choices.get_class(
             getattr(args, "context_fusion", None) or "cross_attention"
         )(**dims, **(getattr(args, "context_fusion_conf", None) or {}))
@@ -115,6 +120,11 @@ def _check_context_data(args: argparse.Namespace) -> None:
     mode = model_conf.get("context_mode", "none") if args.model == "gcft" else "none"
     for key in ("train_data_path_and_name_and_type", "valid_data_path_and_name_and_type"):
         triples = getattr(args, key) or []
+        if mode == "distill" and not any(name == "context" for _, name, _ in triples):
+            raise ValueError(
+                f"context_mode 'distill' needs the data key `context` in --{key} "
+                "(<emb scp>,context,kaldi_ark): without it the student learns nothing"
+            )
         text_files = [path for path, name, _ in triples if name == "text"]
         for path, name, kind in triples:
             if name != "context":

@@ -28,7 +28,7 @@ import numpy as np
 from espnet_gcft.bin.common import reported_errors, setup_logging
 from espnet_gcft.context.embed import POOLINGS, TextEncoder
 from espnet_gcft.context.history import HistoryError, previous_texts, read_utt2prev
-from espnet_gcft.context.kaldi import TableError, read_text, write_text_atomic
+from espnet_gcft.context.kaldi import TableError, read_text, transcript_file, write_text_atomic
 from espnet_gcft.context.models import EMBEDDED_ENCODER, ModelNotFound
 from espnet_gcft.context.report import ReportError, SourceInput, markdown_table, report_source
 
@@ -38,7 +38,9 @@ def get_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
     add("--data_dir", type=Path, required=True, help="data dir with utt2prev and the texts")
-    add("--text", default="text", help="file of --data_dir with the reference transcripts")
+    add("--text", default=None,
+        help="file of --data_dir with the plain reference transcripts "
+             "(default: transcript if present, else text)")
     add("--context_dir", type=Path, required=True, help="dir with one sub-dir per source")
     add("--sources", nargs="+", default=None, help="sources to report (default: every sub-dir)")
     add("--encoder", default=EMBEDDED_ENCODER)
@@ -68,7 +70,7 @@ def main(argv=None) -> None:
     setup_logging()
     errors = (ReportError, HistoryError, TableError, ModelNotFound, FileNotFoundError)
     with reported_errors("context_report", errors):
-        texts = read_text(args.data_dir / args.text)
+        texts = read_text(transcript_file(args.data_dir, args.text))
         utt2prev = read_utt2prev(args.data_dir / "utt2prev")
         sources = args.sources or sorted(p.name for p in args.context_dir.iterdir()
                                          if (p / "text").is_file())
@@ -78,7 +80,7 @@ def main(argv=None) -> None:
         current = embed_all(encoder, texts, args.batch_size)
         empty = [u for u in utt2prev if current.get(u) is None]
         if empty:
-            raise ReportError(f"{args.data_dir / args.text}: no reference text for {empty[0]}")
+            raise ReportError(f"{transcript_file(args.data_dir, args.text)}: no reference text for {empty[0]}")
         previous = embed_all(encoder, previous_texts(texts, utt2prev), args.batch_size)
         rows = []
         for name in sources:

@@ -14,7 +14,12 @@ Usage::
         --output_dir exp/inject_gt/decode_test --config conf/decode.yaml
 
 Writes ``text``, ``token``, ``token_int`` and ``score`` (``<utt> <value>``
-lines) into the output dir. The inputs are checked before decoding starts (an
+lines) into the output dir. With ``--homophones`` (a data dir's list of
+context-decided words) and ``--reference`` (its target texts), it also writes
+``forced_choice``: ``<utt> <log p(reference)> <log p(reference with the
+alternative spelling)>`` under the CTC branch, from the same encoder pass as the
+decoding. A ``distill`` (gcaf) model also writes its student's context
+prediction of every utterance to ``student.{ark,scp}``. The inputs are checked before decoding starts (an
 ``inject`` model needs a context for every utterance, with the model's
 dimension and finite values), and the files appear only once every utterance
 is decoded, so a failed run leaves no partial decode dir behind.
@@ -31,12 +36,16 @@ from espnet2.fileio.read_text import read_2columns_text
 from espnet2.train.dataset import ESPnetDataset
 from espnet2.utils import config_argparse
 from espnet2.utils.types import str_or_none
+import kaldiio
 from tqdm import tqdm
 
 from espnet_gcft.asr.context_data import ContextDataError, validate_context_scp
 from espnet_gcft.asr.inference import DECODE_MODES, GCFTSpeech2Text
 from espnet_gcft.asr.model import ContextError
 from espnet_gcft.bin.common import reported_errors
+from espnet_gcft.context.kaldi import TableError, read_text
+from espnet_gcft.scoring.homophones import read_homophones, swap_word
+from espnet_gcft.scoring.trn import ScoringError
 
 OUTPUT_FILES = ("text", "token", "token_int", "score")
 
@@ -60,6 +69,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--penalty", type=float, default=0.0)
     parser.add_argument("--maxlenratio", type=float, default=0.0)
     parser.add_argument("--minlenratio", type=float, default=0.0)
+    parser.add_argument("--homophones", type=Path, default=None,
+                        help="<utt> <type> <position> <word> <alternative> file: write forced_choice")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="<utt> <target text> file (the set's text), needed by --homophones")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--log_level", default="INFO",
                         choices=("ERROR", "WARNING", "INFO", "DEBUG"))
@@ -96,25 +109,60 @@ def decode(args: argparse.Namespace) -> int:
         raise ValueError(
             f"a {s2t.context_mode!r} model runs from audio alone: drop the `context` entry"
         )
+    items = {}
+    references = {}
+    if args.homophones is not None:
+        if args.reference is None:
+            raise ValueError("--homophones needs --reference (the target texts of the set)")
+        items = read_homophones(args.homophones)
+        references = read_text(args.reference)
     dataset = ESPnetDataset(triples, float_dtype="float32")
     lines = {name: [] for name in OUTPUT_FILES}
+    choices = []
+    students = {}
     for utt_id in tqdm(speech_ids, desc="decode", unit="utt", disable=None):
         _, data = dataset[utt_id]
-        text, tokens, ids, score = s2t.recognize(data["speech"], data.get("context"), utt_id)
+        encoded, _ = s2t.encode(data["speech"], data.get("context"), utt_id)
+        text, tokens, ids, score = s2t.decode(encoded)
         lines["text"].append(f"{utt_id} {text or ''}".rstrip())
         lines["token"].append(f"{utt_id} {' '.join(tokens)}".rstrip())
         lines["token_int"].append(f"{utt_id} {' '.join(map(str, ids))}".rstrip())
         lines["score"].append(f"{utt_id} {score}")
-    write_decode_dir(Path(args.output_dir), lines)
+        if utt_id in items:
+            if utt_id not in references:
+                raise ValueError(f"{args.reference}: no reference for utterance {utt_id}")
+            reference = references[utt_id]
+            right, alternative = s2t.ctc_log_likelihood(
+                encoded, [reference, swap_word(reference, items[utt_id])])
+            choices.append(f"{utt_id} {right:.4f} {alternative:.4f}")
+        if s2t.context_mode == "distill":
+            students[utt_id] = s2t.student_prediction()
+    if items:
+        lines["forced_choice"] = choices
+    write_decode_dir(Path(args.output_dir), lines, students)
     return len(speech_ids)
 
 
-def write_decode_dir(output_dir: Path, lines: dict) -> None:
-    """Write each file to a temporary name, then rename them all into place."""
+def write_decode_dir(output_dir: Path, lines: dict, students: Optional[dict] = None) -> None:
+    """Write each file to a temporary name, then rename them all into place.
+
+    ``students``: utt -> (Lq, C) student prediction, written as
+    ``student.{ark,scp}``.
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
     for name, content in lines.items():
         tmp = output_dir / f".{name}.tmp"
         tmp.write_text("".join(line + "\n" for line in content), encoding="utf-8")
+    if students:
+        tmp_ark, tmp_scp = output_dir / ".student.ark.tmp", output_dir / ".student.scp.tmp"
+        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
+            for utt, matrix in students.items():
+                writer(utt, matrix)
+        # the scp names the ark by its final path
+        scp = tmp_scp.read_text(encoding="utf-8").replace(str(tmp_ark), str(output_dir / "student.ark"))
+        tmp_scp.write_text(scp, encoding="utf-8")
+        os.replace(tmp_ark, output_dir / "student.ark")
+        os.replace(tmp_scp, output_dir / "student.scp")
     for name in lines:
         os.replace(output_dir / f".{name}.tmp", output_dir / name)
 
@@ -123,7 +171,8 @@ def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    with reported_errors("gcft_inference", (ContextDataError, ContextError, FileNotFoundError)):
+    errors = (ContextDataError, ContextError, FileNotFoundError, ScoringError, TableError)
+    with reported_errors("gcft_inference", errors):
         count = decode(args)
     logging.info(f"decoded {count} utterances into {args.output_dir}")
 

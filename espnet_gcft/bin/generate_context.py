@@ -11,12 +11,14 @@ Usage::
     python -m espnet_gcft.bin.merge_context --data_dir data/train \\
         --out_dir dump/context/train/gen_next_sentence dump/context/train/gen_next_sentence/shard.*
 
-Reads ``<data_dir>/text`` (or ``--text``) and ``<data_dir>/utt2prev``; writes into ``--out_dir``:
+Reads ``<data_dir>/transcript`` (``text`` when there is none; or ``--text``) and
+``<data_dir>/utt2prev``; writes into ``--out_dir``:
 ``generation.jsonl`` (one record per utterance: prompt id, hash and text, model,
 parameters, raw and cleaned output; appended after every batch) and ``text``
 (``<utt> <context>``, written at the end). Rerunning resumes: only utterances
 without a matching record (same prompt hash, model and parameters) are
-generated. The default model is the embedded SmolLM2-135M-Instruct GGUF.
+generated; ``--reuse_dir`` adds the records of other sets (the same previous
+text is generated once per corpus, not once per set). The default model is the embedded SmolLM2-135M-Instruct GGUF.
 """
 
 import argparse
@@ -28,7 +30,7 @@ from espnet_gcft.bin.common import reported_errors, setup_logging
 from espnet_gcft.context.backends import BACKENDS, BackendError, GenerationParams, build_backend
 from espnet_gcft.context.generate import GenerationError, generate_context, parse_shard
 from espnet_gcft.context.history import HistoryError, previous_texts, read_utt2prev
-from espnet_gcft.context.kaldi import TableError, read_text
+from espnet_gcft.context.kaldi import TableError, read_text, transcript_file
 from espnet_gcft.context.models import EMBEDDED_LLM, ModelNotFound
 from espnet_gcft.context.prompts import PromptError, get_prompt
 
@@ -39,7 +41,9 @@ def get_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--data_dir", type=Path, required=True, help="Kaldi data dir with text and utt2prev")
-    add("--text", default="text", help="file of --data_dir with the transcripts")
+    add("--text", default=None,
+        help="file of --data_dir with the plain transcripts "
+             "(default: transcript if present, else text)")
     add("--prompt", required=True, help="prompt id (next_sentence, title, topic, keywords, ...)")
     add("--prompt_file", type=Path, default=None, help="YAML file with more prompts")
     add("--out_dir", type=Path, required=True, help="where generation.jsonl and text go")
@@ -60,6 +64,9 @@ def get_parser() -> argparse.ArgumentParser:
     add("--top_p", type=float, default=0.9)
     add("--seed", type=int, default=0)
     add("--shard", default=None, help="i/n: process shard i (0-based) of n only")
+    add("--reuse_dir", type=Path, action="append", default=[],
+        help="output dir of another run (e.g. the training set's) whose outputs for the "
+             "same prompt, model, parameters and input are reused; repeatable")
     add("--no_progress", action="store_true", help="no progress bar")
     return parser
 
@@ -74,7 +81,7 @@ def main(argv=None) -> None:
         shard = parse_shard(args.shard)
         params = GenerationParams(args.max_new_tokens, args.do_sample, args.temperature,
                                   args.top_p, args.seed)
-        texts = read_text(args.data_dir / args.text)
+        texts = read_text(transcript_file(args.data_dir, args.text))
         previous = previous_texts(texts, read_utt2prev(args.data_dir / "utt2prev"), args.num_prev)
         backend = build_backend(args.backend, model=args.model, gguf_file=args.gguf_file,
                                 device=args.device, dtype=args.dtype,
@@ -82,6 +89,7 @@ def main(argv=None) -> None:
         summary = generate_context(
             previous, prompt, backend, params, args.out_dir, batch_size=args.batch_size,
             max_input_tokens=args.max_input_tokens, shard=shard, progress=not args.no_progress,
+            reuse_dirs=args.reuse_dir,
         )
     logging.info(f"{args.out_dir}: {summary.line()}")
 

@@ -18,14 +18,16 @@ import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
 from espnet_gcft.context.history import HistoryError, previous_texts, read_utt2prev
-from espnet_gcft.context.kaldi import TableError, read_text, write_table_atomic
+from espnet_gcft.context.kaldi import TableError, read_text, transcript_file, write_table_atomic
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", type=Path, required=True)
-    parser.add_argument("--text", default="text", help="file of --data_dir with the transcripts")
+    parser.add_argument("--text", default=None,
+        help="file of --data_dir with the plain transcripts "
+             "(default: transcript if present, else text)")
     parser.add_argument("--num_prev", type=int, default=1)
     parser.add_argument("--out_dir", type=Path, required=True)
     return parser
@@ -35,7 +37,7 @@ def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
     with reported_errors("make_prev_text", (HistoryError, TableError, FileNotFoundError, ValueError)):
-        texts = read_text(args.data_dir / args.text)
+        texts = read_text(transcript_file(args.data_dir, args.text))
         previous = previous_texts(texts, read_utt2prev(args.data_dir / "utt2prev"), args.num_prev)
         write_table_atomic(args.out_dir / "text", previous.items())
     logging.info(f"{args.out_dir}/text: {len(previous)} utterances")

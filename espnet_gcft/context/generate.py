@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 import re
 import time
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import zlib
 
 from tqdm import tqdm
@@ -160,6 +160,7 @@ def generate_context(
     max_input_tokens: Optional[int] = None,
     shard: Optional[Tuple[int, int]] = None,
     progress: bool = True,
+    reuse_dirs: Sequence[Path] = (),
 ) -> Summary:
     """Generate context for every utterance of ``previous`` (in the given order).
 
@@ -175,6 +176,9 @@ def generate_context(
             ``max_new_tokens``).
         shard: ``(i, n)`` to process only the utterances of shard ``i``.
         progress: show a tqdm bar.
+        reuse_dirs: output dirs of other runs (e.g. the training set's) whose
+            records of the same prompt, model, parameters and input are reused
+            instead of calling the LLM again.
     """
     start = time.time()
     if batch_size < 1:
@@ -215,6 +219,13 @@ def generate_context(
             done[record["key"]] = (record.get("raw"), record["text"])
     if stale:
         logger.warning(f"{records_path}: ignoring {stale} record(s) of another prompt, model or parameters")
+    wanted = set(key_of.values())
+    for reuse_dir in reuse_dirs:
+        for record in read_records(Path(reuse_dir) / RECORDS):
+            if record.get("key") in wanted and record.get("raw") is not None and (
+                    record.get("prompt_hash"), record.get("model"), record.get("params")) == (
+                    prompt.hash, backend.model_id, param_dict):
+                done.setdefault(record["key"], (record["raw"], record["text"]))
 
     def record(utt: str, raw: Optional[str], text: str, reused: bool) -> dict:
         kept = fitted.get(previous[utt], "")

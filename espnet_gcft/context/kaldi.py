@@ -64,6 +64,20 @@ def utterance_ids(data_dir: PathLike) -> Tuple[Path, Dict[str, int]]:
     raise FileNotFoundError(f"{data_dir} has neither text, segments nor wav.scp")
 
 
+def transcript_file(data_dir: PathLike, name: Optional[str] = None) -> Path:
+    """The file of a data dir that holds the plain transcripts.
+
+    ``name`` when given (relative to ``data_dir``, or absolute); otherwise
+    ``transcript`` when the dir has one (the task's ``text`` may carry NER
+    tags or a sentiment label, which must not reach an LLM or a text
+    encoder), else ``text``.
+    """
+    data_dir = Path(data_dir)
+    if name is not None:
+        return data_dir / name
+    return data_dir / ("transcript" if (data_dir / "transcript").is_file() else "text")
+
+
 def read_text(path: PathLike) -> Dict[str, str]:
     """Read ``<utt> <text ...>`` (the text may be empty); repeated ids are errors."""
     texts: Dict[str, str] = {}
