@@ -19,4 +19,4 @@ demo: setup
 	@echo
 	@cat $(DEMO)/RESULTS.md
 	@echo
-	@echo "Results: $(DEMO)/RESULTS.md, chart: $(DEMO)/exp/results.png, models and decodes: $(DEMO)/exp/"
+	@echo "Results: $(DEMO)/RESULTS.md (records: RESULTS.json, chart: RESULTS.png), models and decodes: $(DEMO)/exp/"

@@ -195,9 +195,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "egs2" / "mini_gcft" / "gcft1"
 VARIANTS = ["baseline", "inject_gt", "gen_inject", "gcaf"]
 SETS = ["train", "dev", "test"]
-# A quick mini recipe: 3 sessions per split, one prompt, short generations.
-QUICK = ["--local_data_opts", "--max_sessions 3", "--prompts", "title", "--context_prompt", "title",
-         "--gen_max_new_tokens", "8", "--train_jobs", "2", "--train_config_dir", "conf_quick"]
+# A quick mini recipe: 6 sessions per split (the first 6 test sessions hold a P/W item of
+# every sense, so every item has an `opposite` cue), one prompt, short generations,
+# one epoch of pretraining and of each variant.
+QUICK = ["--local_data_opts", "--max_sessions 6", "--prompts", "title", "--context_prompt", "title",
+         "--gen_max_new_tokens", "8", "--train_jobs", "2", "--train_config_dir", "conf_quick",
+         "--pretrain_config", "conf_quick/pretrain.yaml"]
 
 
 def copy_recipe(root: Path, source: Path = RECIPE, outputs: bool = False, quick: bool = True) -> Path:
@@ -217,10 +220,10 @@ def copy_recipe(root: Path, source: Path = RECIPE, outputs: bool = False, quick:
     quick_conf = target / "conf_quick"
     if quick and not quick_conf.exists():
         quick_conf.mkdir()
-        for variant in VARIANTS:
-            config = yaml.safe_load((target / "conf" / f"train_{variant}.yaml").read_text())
+        for name in [f"train_{variant}" for variant in VARIANTS] + ["pretrain"]:
+            config = yaml.safe_load((target / "conf" / f"{name}.yaml").read_text())
             config.update(max_epoch=1, keep_nbest_models=1)
-            (quick_conf / f"train_{variant}.yaml").write_text(yaml.safe_dump(config))
+            (quick_conf / f"{name}.yaml").write_text(yaml.safe_dump(config))
     return target
 
 

@@ -5,12 +5,13 @@ on a few sessions of the corpus with one training epoch per variant.
 """
 
 import json
+import re
 import subprocess
 
 import pytest
 import yaml
 
-from gcft_helpers import QUICK, RECIPE, SETS, VARIANTS, run_recipe
+from gcft_helpers import QUICK, RECIPE, SETS, VARIANTS, copy_recipe, run_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -31,9 +32,9 @@ def run(recipe, *args, check=True):
 
 def test_every_design_file_exists(recipe, full_run):
     for dset in SETS:
-        for name in ("wav.scp", "text", "utt2spk", "spk2utt", "utt2prev"):
+        for name in ("wav.scp", "text", "utt2spk", "spk2utt", "utt2prev", "homophones"):
             assert (recipe / "data" / dset / name).is_file(), (dset, name)
-        for name in ("wav.scp", "text", "utt2prev"):
+        for name in ("wav.scp", "text", "utt2prev", "homophones"):
             assert (recipe / "dump" / "raw" / dset / name).is_file(), (dset, name)
         for source in ("prev_gt", "gen_title"):
             context = recipe / "dump" / "context" / dset / source
@@ -42,24 +43,58 @@ def test_every_design_file_exists(recipe, full_run):
         assert (recipe / "dump" / "context" / dset / "gen_title" / "generation.jsonl").is_file()
         for name in ("report.json", "report.md"):
             assert (recipe / "dump" / "context" / dset / name).is_file(), (dset, name)
+    assert (recipe / "exp" / "pretrain" / "valid.loss.ave.pth").is_file()
     for variant in VARIANTS:
         exp = recipe / "exp" / variant
         assert (exp / "config.yaml").is_file() and (exp / "valid.loss.ave.pth").exists()
         assert (exp / "images").is_dir() and (exp / "packed.zip").is_file()
-        decode = exp / "decode_test"
-        for name in ("ref.trn", "hyp.trn", "result.txt", "score.json"):
-            assert (decode / name).is_file(), (variant, name)
-        score = json.loads((decode / "score.json").read_text())
-        assert {"wer", "cer", "context_word_acc"} <= set(score)
-    assert (recipe / "exp" / "results.png").is_file()
+        config = yaml.safe_load((exp / "config.yaml").read_text())
+        assert config["init_param"] == ["exp/pretrain/valid.loss.ave.pth"]
+        conditions = ["gt"] + (["shuffled", "opposite", "hyp"]
+                               if variant in ("inject_gt", "gen_inject") else [])
+        for condition in conditions:
+            decode = exp / ("decode_test" + ("" if condition == "gt" else f"_{condition}"))
+            for name in ("ref.trn", "hyp.trn", "result.txt", "score.json", "forced_choice"):
+                assert (decode / name).is_file(), (variant, condition, name)
+            score = json.loads((decode / "score.json").read_text())
+            assert {"wer", "cer", "context_word_acc", "homophone_acc_P", "homophone_acc_W",
+                    "homophone_acc_C"} <= set(score)
+            assert score["intervals"]["homophone_acc_P"]["n"] > 0
+    assert (recipe / "exp" / "gcaf" / "decode_test" / "student.scp").is_file()
+    for source in ("prev_hyp", "gen_title_hyp", "prev_gt_shuffled", "prev_gt_opposite"):
+        assert (recipe / "dump" / "context" / "test" / source / "emb_mean.scp").is_file(), source
+    for name in ("RESULTS.md", "RESULTS.json", "RESULTS.png"):
+        assert (recipe / name).is_file(), name
 
 
-def test_results_hold_every_variant(recipe, full_run):
+def test_results_hold_every_variant_condition_and_interval(recipe, full_run):
     results = (recipe / "RESULTS.md").read_text()
     for variant in VARIANTS:
-        assert f"| {variant} | test |" in results
-    assert "context_word_acc" in results and "needs at inference" in results
+        assert f"| {variant} | gt |" in results
+    for condition in ("shuffled", "opposite", "hyp"):
+        assert f"| inject_gt | {condition} |" in results
+    assert "homophone_acc_P (n=" in results and "needs at inference" in results
+    assert "![results](RESULTS.png)" in results
     assert "| gen_title |" in results and "| prev_gt |" in results  # the context report
+    # what the run used, read from its outputs
+    assert "LLM `smollm2-135m-instruct`" in results and "text encoder `all-minilm-l6-v2` (mean)" in results
+    records = json.loads((recipe / "RESULTS.json").read_text())
+    assert isinstance(records, list)
+    keys = {"variant", "set", "condition", "metric", "value", "ci_low", "ci_high", "n",
+            "commit", "seed", "command"}
+    for record in records:
+        assert keys <= set(record), record
+        if record["metric"].startswith("homophone_acc"):
+            assert 0 <= record["ci_low"] <= record["value"] <= record["ci_high"] <= 100, record
+    by = {(r["variant"], r["condition"], r["metric"]): r for r in records}
+    for variant in VARIANTS:
+        for suffix in ("P", "W", "C"):
+            assert (variant, "gt", f"homophone_acc_{suffix}") in by
+    # paired tests against the baseline, not of the baseline with itself
+    assert "p_vs_baseline" not in by[("baseline", "gt", "wer")]
+    assert 0 <= by[("inject_gt", "gt", "homophone_acc_P")]["p_vs_baseline"] <= 1
+    assert 0 <= by[("gcaf", "gt", "wer")]["p_vs_baseline"] <= 1
+    assert ("gcaf", "gt", "student_teacher_cos") in by and ("gen_inject", "gt", "llm_has_right") in by
 
 
 def test_variants_read_the_right_context(recipe, full_run):
@@ -76,8 +111,53 @@ def test_variants_read_the_right_context(recipe, full_run):
 
 def test_rerun_skips_finished_work(full_run):
     log = full_run[1].stdout
-    assert "gen_title/text is up to date" in log
-    assert "exp/gcaf is up to date" in log and "decode_test/score.json is up to date" in log
+    assert "generating" not in log and "training it again" not in log
+    for source in ("train/gen_title/text", "test/gen_title/emb_mean.scp", "test/prev_gt/emb_mean.scp",
+                   "test/prev_hyp/emb_mean.scp", "test/gen_title_hyp/text",
+                   "test/prev_gt_shuffled/emb_mean.scp"):
+        assert f"dump/context/{source} is up to date" in log, source
+    for variant in VARIANTS:
+        assert f"exp/{variant} is up to date" in log, variant
+        assert f"exp/{variant}/decode_test/score.json is up to date" in log, variant
+    assert "exp/inject_gt/decode_test_hyp/score.json is up to date" in log
+
+
+def _steps_run(log: str) -> dict:
+    """What a rerun redid: generated sources, trained variants, decodes."""
+    return {
+        "generated": sorted(set(re.findall(r"generating (dump/context/\S+)", log))),
+        "trained": sorted(set(re.findall(r"Stage 6: train (\w+) .*\n(?!.*is up to date)", log))),
+        "decoded": sorted(d for d in set(re.findall(r"-> (exp/\S+/decode_\S+)\n", log))
+                          if f"{d}/score.json is up to date" not in log),
+    }
+
+
+def test_a_changed_option_redoes_exactly_the_steps_it_feeds(recipe, full_run, tmp_path):
+    """Generation length, a training config's content, the inference config: each redoes its steps."""
+    copy = copy_recipe(tmp_path, recipe, outputs=True)
+    quick = list(QUICK)
+    quick[quick.index("--gen_max_new_tokens") + 1] = "7"
+    # the LLM's generation length feeds generation, the gen_* embeddings, the variants
+    # that read them and their decodes; nothing of baseline or inject_gt
+    steps = _steps_run(run(copy, *quick, "--stage", "3", "--stop_stage", "7",
+                           "--conditions", "").stdout)
+    assert steps["generated"] == ["dump/context/dev/gen_title", "dump/context/test/gen_title",
+                                  "dump/context/train/gen_title"]
+    assert steps["trained"] == ["gcaf", "gen_inject"]
+    assert steps["decoded"] == ["exp/gcaf/decode_test", "exp/gen_inject/decode_test"]
+    # a training config's content: that variant only
+    config = copy / "conf_quick" / "train_gcaf.yaml"
+    config.write_text(config.read_text().replace("distill_weight: 0.3", "distill_weight: 0.5"))
+    steps = _steps_run(run(copy, *quick, "--stage", "3", "--stop_stage", "7",
+                           "--conditions", "").stdout)
+    assert steps["generated"] == [] and steps["trained"] == ["gcaf"]
+    assert steps["decoded"] == ["exp/gcaf/decode_test"]
+    # the inference config: every decode, no training
+    decode_conf = copy / "conf" / "decode.yaml"
+    decode_conf.write_text(decode_conf.read_text() + "# changed\n")
+    steps = _steps_run(run(copy, *quick, "--stage", "6", "--stop_stage", "7",
+                           "--conditions", "").stdout)
+    assert steps["trained"] == [] and len(steps["decoded"]) == len(VARIANTS)
 
 
 def test_missing_test_context_fails_inject_only(recipe, full_run):

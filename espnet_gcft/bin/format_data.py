@@ -8,7 +8,7 @@ Writes ``<out_dir>/wav.scp`` (mono audio at ``--fs``: files that already are
 mono at that rate are referenced in place, the rest, and every segment of a
 ``segments`` file, are written as FLAC under ``<out_dir>/data``),
 ``utt2num_samples``, ``spk2utt`` and copies ``text``, ``transcript``,
-``utt2spk``, ``utt2prev`` and ``context_words``. A missing or unreadable audio
+``utt2spk``, ``utt2prev`` and ``homophones``. A missing or unreadable audio
 file stops with the utterance id.
 """
 

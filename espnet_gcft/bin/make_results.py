@@ -1,28 +1,40 @@
-"""Write RESULTS.md and a bar chart from the scored decodes (stage 8).
+"""Write RESULTS.md, RESULTS.json and RESULTS.png from the scored decodes (stage 8).
 
 Usage::
 
-    python -m espnet_gcft.bin.make_results --exp_dir exp --variants baseline inject_gt gen_inject gcaf \\
-        --test_sets test --task asr --out RESULTS.md --plot exp/results.png
+    python -m espnet_gcft.bin.make_results --exp_dir exp \\
+        --variants baseline inject_gt gen_inject gcaf --test_sets test \\
+        --conditions gt shuffled opposite hyp --task asr --context_dir dump/context \\
+        --out RESULTS.md --json RESULTS.json --plot RESULTS.png
 
-Reads ``<exp_dir>/<variant>/decode_<set>/score.json`` and writes one table of
-every variant x test set x metric of the task, with the parameters each
-variant runs at inference (its model, plus the text encoder and LLM it needs)
-and what it needs at inference; then a PNG bar chart of the same. When
-``--context_dir`` holds context reports (``<set>/report.md``), their tables are
-added after the scores.
+Reads ``<exp_dir>/<variant>/decode_<set>[_<condition>]/`` (``score.json``,
+``ref.trn``, ``hyp.trn``, ``forced_choice``, ``diagnostics.json``) and writes:
+
+- ``--json``: a JSON list of records, one per variant x set x condition x
+  metric: ``variant``, ``set``, ``condition``, ``metric``, ``value``,
+  ``ci_low``, ``ci_high``, ``n`` (percent, 95% interval), ``p_vs_baseline``
+  where a paired test against the baseline's ``gt`` decode applies, and the
+  run's ``commit``, ``seed`` and ``command``;
+- ``--out``: the same as tables, headed by what the run used (read from its
+  outputs: the LLM from ``generation.jsonl``, the text encoder from
+  ``meta.json``, distill_weight from gcaf's config), the chart, the
+  parameters each variant runs at inference and the context reports;
+- ``--plot``: forced-choice accuracies and CER with their intervals.
 """
 
 import argparse
 from datetime import date
+import json
 import logging
 from pathlib import Path
+import subprocess
 import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
-from espnet_gcft.context.models import EMBEDDED_ENCODER, EMBEDDED_LLM
 from espnet_gcft.context.kaldi import write_text_atomic
-from espnet_gcft.recipe.results import METRICS, bar_chart, collect, inference_params, results_markdown
+from espnet_gcft.recipe.results import METRICS, collect_records, run_facts
+from espnet_gcft.recipe.results_report import chart, inference_params, results_markdown
+from espnet_gcft.scoring.trn import ScoringError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -31,37 +43,83 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exp_dir", type=Path, required=True)
     parser.add_argument("--variants", nargs="+", required=True)
     parser.add_argument("--test_sets", nargs="+", required=True)
+    parser.add_argument("--conditions", nargs="+", default=["gt"],
+                        help="decode conditions (gt, shuffled, opposite, hyp)")
     parser.add_argument("--task", choices=sorted(METRICS), default="asr")
     parser.add_argument("--model_file", default="valid.loss.ave.pth")
-    parser.add_argument("--llm", default=EMBEDDED_LLM)
-    parser.add_argument("--text_encoder", default=EMBEDDED_ENCODER)
-    parser.add_argument("--context_dir", type=Path, default=None, help="dump/context with reports")
+    parser.add_argument("--context_dir", type=Path, required=True,
+                        help="dump/context (reports, generation.jsonl, meta.json)")
+    parser.add_argument("--raw_dir", type=Path, default=None,
+                        help="formatted data dirs with homophones (default: <context_dir>/../raw)")
+    parser.add_argument("--context_prompt", default="title")
+    parser.add_argument("--pooling", default="mean")
+    parser.add_argument("--num_prev", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--command", default="", help="the command line of the run")
     parser.add_argument("--out", type=Path, default=Path("RESULTS.md"))
-    parser.add_argument("--plot", type=Path, default=None, help="PNG bar chart")
+    parser.add_argument("--json", type=Path, default=None, help="default: --out with .json")
+    parser.add_argument("--plot", type=Path, default=None, help="PNG chart")
     return parser
+
+
+def commit_of(path: Path) -> str:
+    """The checkout's commit (short), with "+changes" when the work tree differs."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(path), *args], capture_output=True,
+                              text=True).stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "unknown"
+    return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
-    with reported_errors("make_results", (FileNotFoundError, ValueError)):
-        scores = collect(args.exp_dir, args.variants, args.test_sets)
-        if not scores:
+    json_path = args.json or args.out.with_suffix(".json")
+    raw_dir = args.raw_dir or args.context_dir.parent / "raw"
+    with reported_errors("make_results", (FileNotFoundError, ScoringError)):
+        records = collect_records(args.exp_dir, raw_dir, args.variants, args.test_sets,
+                                  args.conditions, args.task)
+        if not records:
             raise FileNotFoundError(f"no score.json under {args.exp_dir}: run stage 7 first")
-        params = inference_params(args.exp_dir, args.variants, args.model_file, args.llm,
-                                  args.text_encoder)
-        context = ""
-        if args.context_dir is not None:
-            reports = [args.context_dir / s / "report.md" for s in args.test_sets]
-            context = "\n".join(p.read_text() for p in reports if p.is_file())
-        header = (f"# RESULTS\n\n{date.today().isoformat()}, task `{args.task}`, "
-                  f"LLM `{args.llm}`, text encoder `{args.text_encoder}`, decoded with "
-                  f"`{args.model_file}`. Metrics in percent (WER/CER lower is better).")
-        write_text_atomic(args.out, results_markdown(args.task, scores, params, args.test_sets,
-                                                     header, context))
+        commit = commit_of(Path(__file__).resolve().parent)
+        for record in records:
+            record.update(commit=commit, seed=args.seed, command=args.command)
+        facts = run_facts(args.context_dir, args.exp_dir, args.test_sets[0], args.context_prompt,
+                          args.pooling)
+        params = inference_params(args.exp_dir, args.variants, args.model_file, facts["llm"],
+                                  facts["text_encoder"])
+        reports = [args.context_dir / s / "report.md" for s in args.test_sets]
+        context = "\n".join(p.read_text() for p in reports if p.is_file())
+        header = "\n".join([
+            "# RESULTS", "",
+            f"{date.today().isoformat()}, task `{args.task}`, commit `{commit}`, seed {args.seed}. "
+            f"LLM `{facts['llm'] or 'none'}` with prompt `{args.context_prompt}`, num_prev "
+            f"{args.num_prev}; text encoder `{facts['text_encoder'] or 'none'}` ({args.pooling}); "
+            f"gcaf distill_weight {facts['distill_weight'] or 'n/a'}; "
+            + (f"every variant fine-tuned from `{facts['init_param']}`; " if facts["init_param"]
+               else "")
+            + f"decoded with `{args.model_file}`.", "",
+            f"Command: `{args.command}`" if args.command else "",
+            "",
+            "Values in percent with their 95% interval [low, high] (Wilson for accuracies, "
+            "bootstrap over utterances for WER, CER and F1) over n items or utterances; p: "
+            "two-sided paired test against the baseline's decode of the same set (exact "
+            "McNemar on items, sclite's matched-pairs test for WER, paired bootstrap for CER "
+            "and F1). Conditions: `gt` the ground-truth previous text (the default), "
+            "`shuffled` another session's context, `opposite` the other sense's cue on the "
+            "context-decided items, `hyp` the previous utterance's ASR hypothesis (the "
+            "baseline's). A difference with p >= 0.05 is noise."])
+        write_text_atomic(json_path, json.dumps(records, indent=1) + "\n")
+        chart_name = None
         if args.plot is not None:
-            bar_chart(args.task, scores, args.test_sets, args.plot)
-    logging.info(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
+            chart(records, args.test_sets[0], args.plot)
+            chart_name = str(args.plot.resolve().relative_to(args.out.resolve().parent)) \
+                if args.plot.resolve().is_relative_to(args.out.resolve().parent) else str(args.plot)
+        write_text_atomic(args.out, results_markdown(records, args.test_sets, header, params,
+                                                     chart_name, context))
+    logging.info(f"wrote {args.out}, {json_path}" + (f" and {args.plot}" if args.plot else ""))
 
 
 if __name__ == "__main__":

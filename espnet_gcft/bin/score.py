@@ -14,9 +14,15 @@ otherwise jiwer with one warning. ``ner`` adds ``f1_micro``, ``f1_macro`` over
 (type, phrase) pairs and ``label_f1_micro``, ``label_f1_macro`` over types
 (SLUE's definitions, percent), with WER on the text without tags; ``sentiment``
 adds ``macro_f1`` and ``accuracy`` of the first word, with WER on the rest.
-``--context_words`` adds ``context_word_acc``: the share of the listed
-context-dependent words (homophones) that the hypothesis spells right.
-Utterance ids must match between the files.
+``--homophones`` (a data dir's list of context-decided words) adds
+``context_word_acc`` / ``context_word_alt`` / ``context_word_other``: the share
+of those words whose aligned hypothesis word is the right spelling, the
+alternative or something else; with ``--forced_choice`` (written by
+``gcft_inference --homophones``) also ``homophone_acc_<type>``, the share of
+items whose reference outscores the same text with the alternative spelling.
+Under ``intervals``, every rate has its 95% interval and ``n`` (bootstrap over
+utterances for WER/CER, Wilson for accuracies). Utterance ids must match
+between the files.
 """
 
 import argparse
@@ -25,6 +31,7 @@ from pathlib import Path
 import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
+from espnet_gcft.context.kaldi import TableError
 from espnet_gcft.scoring.score import TASKS, score
 from espnet_gcft.scoring.trn import ScoringError
 
@@ -39,17 +46,19 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sclite", default=None, help="sclite binary (default: found)")
     parser.add_argument("--no_sclite", action="store_true", help="count with jiwer")
     parser.add_argument("--result_txt", type=Path, default=None, help="keep sclite's report here")
-    parser.add_argument("--context_words", type=Path, default=None,
-                        help="<utt> <word>... file: adds context_word_acc, the share spelled right")
+    parser.add_argument("--homophones", type=Path, default=None,
+                        help="<utt> <type> <position> <word> <alternative> file: adds context_word_*")
+    parser.add_argument("--forced_choice", type=Path, default=None,
+                        help="forced_choice file of the decode dir: adds homophone_acc_<type>")
     return parser
 
 
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging("WARNING")
-    with reported_errors("score", (ScoringError, FileNotFoundError)):
+    with reported_errors("score", (ScoringError, TableError, FileNotFoundError)):
         scores = score(args.task, args.ref, args.hyp, args.sclite, not args.no_sclite,
-                       args.result_txt, args.context_words)
+                       args.result_txt, args.homophones, args.forced_choice)
     print(json.dumps(scores, sort_keys=True))
 
 

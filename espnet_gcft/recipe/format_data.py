@@ -19,7 +19,7 @@ from espnet_gcft.context.kaldi import read_table, utterance_ids, write_table_ato
 
 # Files copied unchanged when present (a set without references has no text
 # and transcript).
-COPIED = ("text", "transcript", "utt2spk", "utt2prev", "context_words", "utt2sentiment")
+COPIED = ("text", "transcript", "utt2spk", "utt2prev", "homophones", "utt2sentiment")
 
 
 class FormatError(RuntimeError):

@@ -1,125 +1,169 @@
-"""Stage 8: one RESULTS.md table of every variant x test set x metric, and a bar chart."""
+"""Stage 8: every variant x set x condition x metric as records with intervals and paired tests.
+
+A record is ``{"variant", "set", "condition", "metric", "value", "ci_low",
+"ci_high", "n"}`` (percent, as in ``score.json``) plus ``p_vs_baseline`` where
+a test applies: the same metric of the baseline's default (``gt``) decode of
+the same set, paired unit by unit:
+
+- accuracies on items or utterances (``homophone_acc_*``,
+  ``context_word_acc``, ``accuracy``): exact McNemar test;
+- ``wer``: sclite's matched-pairs sentence-segment test (``sc_stats``) when
+  sclite is installed, else a paired bootstrap over utterances;
+- ``cer`` and F1s: paired bootstrap over utterances.
+
+Diagnostics (``decode_<set>/diagnostics.json``) become records without a test.
+"""
 
 import json
 import logging
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from espnet_gcft.scoring.score import F1_METRICS, ScoredDecode, load_decode
+from espnet_gcft.scoring.stats import error_rate, mcnemar_exact, paired_bootstrap
+from espnet_gcft.scoring.trn import ScoringError
+from espnet_gcft.scoring.wer import find_sclite, matched_pairs_p
+
 logger = logging.getLogger(__name__)
 
+HOMOPHONE_METRICS = ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C",
+                     "homophone_acc_P_seen_cue", "homophone_acc_P_unseen_cue",
+                     "homophone_acc_W_seen_cue", "homophone_acc_W_unseen_cue",
+                     "context_word_acc", "context_word_alt", "context_word_other"]
 METRICS = {
-    "asr": ["wer", "cer", "context_word_acc"],
-    "ner": ["f1_micro", "f1_macro", "label_f1_micro", "label_f1_macro", "wer", "context_word_acc"],
-    "sentiment": ["macro_f1", "accuracy", "wer", "context_word_acc"],
+    "asr": ["wer", "cer"] + HOMOPHONE_METRICS,
+    "ner": list(F1_METRICS["ner"]) + ["wer", "cer"] + HOMOPHONE_METRICS,
+    "sentiment": ["macro_f1", "accuracy", "wer", "cer"] + HOMOPHONE_METRICS,
 }
+# shares that are not "right answers": no paired test against the baseline
+UNTESTED = ("context_word_alt", "context_word_other")
 NEEDS = {
     "baseline": "audio",
     "inject_gt": "audio + previous transcript + text encoder",
     "gen_inject": "audio + previous transcript + LLM + text encoder",
     "gcaf": "audio (student predicts the context)",
 }
+RECORD_KEYS = ("variant", "set", "condition", "metric", "value", "ci_low", "ci_high", "n",
+               "p_vs_baseline")
 
 
-def count_checkpoint_params(path: Path) -> Optional[int]:
-    """Parameters stored in an ESPnet checkpoint (a state dict)."""
-    import torch
-
-    if not path.is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return int(sum(t.numel() for t in state.values() if t.is_floating_point()))
+def decode_dir(exp_dir: Path, variant: str, dset: str, condition: str) -> Path:
+    suffix = "" if condition == "gt" else f"_{condition}"
+    return exp_dir / variant / f"decode_{dset}{suffix}"
 
 
-def count_hf_params(name: str, causal_lm: bool) -> Optional[int]:
-    """Parameters of a transformers model, counted on the meta device (no weights loaded)."""
-    import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+class Decodes:
+    """The scored decodes under an exp dir, loaded once each."""
 
-    from espnet_gcft.context.backends import loadable_model
+    def __init__(self, exp_dir: Path, raw_dir: Path, task: str):
+        self.exp_dir, self.raw_dir, self.task = exp_dir, raw_dir, task
+        self._loaded: Dict[Path, ScoredDecode] = {}
 
-    try:
-        path, _ = loadable_model(name)
-        config = AutoConfig.from_pretrained(path)
-        with torch.device("meta"):
-            model = (AutoModelForCausalLM if causal_lm else AutoModel).from_config(config)
-        return int(sum(p.numel() for p in model.parameters()))
-    except (OSError, ValueError) as error:
-        logger.warning(f"cannot count the parameters of {name}: {error}")
-        return None
+    def score(self, variant: str, dset: str, condition: str) -> Optional[dict]:
+        path = decode_dir(self.exp_dir, variant, dset, condition) / "score.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def units(self, variant: str, dset: str, condition: str) -> ScoredDecode:
+        out = decode_dir(self.exp_dir, variant, dset, condition)
+        if out not in self._loaded:
+            homophones = self.raw_dir / dset / "homophones"
+            forced = out / "forced_choice"
+            self._loaded[out] = load_decode(
+                self.task, out / "ref.trn", out / "hyp.trn",
+                homophones if homophones.is_file() else None,
+                forced if forced.is_file() and homophones.is_file() else None)
+        return self._loaded[out]
 
 
-def _millions(count: Optional[int]) -> str:
-    return "n/a" if count is None else f"{count / 1e6:.2f}M"
+def paired_p(metric: str, first: ScoredDecode, second: ScoredDecode,
+             first_dir: Path, second_dir: Path, sclite: Optional[str]) -> Optional[float]:
+    """Two-sided p-value that two decodes of the same set differ in ``metric``."""
+    if metric in first.binary and metric in second.binary:
+        a, b = first.binary[metric], second.binary[metric]
+        common = [u for u in a if u in b]
+        return mcnemar_exact(sum(a[u] and not b[u] for u in common),
+                             sum(b[u] and not a[u] for u in common))
+    if [u for u, _, _ in first.pairs] != [u for u, _, _ in second.pairs]:
+        raise ValueError(f"{first_dir} and {second_dir} hold different utterances")
+    n = len(first.pairs)
+    if metric == "wer":
+        if sclite is not None:
+            try:
+                return matched_pairs_p(sclite, first_dir / "ref.trn", first_dir / "hyp.trn",
+                                       second_dir / "hyp.trn")
+            except ScoringError as error:
+                logger.warning(f"{error}; WER compared by a paired bootstrap instead")
+        return paired_bootstrap(n, error_rate(first.counts("word")),
+                                error_rate(second.counts("word")))
+    if metric == "cer":
+        return paired_bootstrap(n, error_rate(first.counts("char")),
+                                error_rate(second.counts("char")))
+    if metric in F1_METRICS.get(first.task, ()):
+        return paired_bootstrap(n, first.f1_statistic(metric), second.f1_statistic(metric))
+    return None
 
 
-def collect(exp_dir: Path, variants: List[str], test_sets: List[str]) -> Dict[str, Dict[str, dict]]:
-    """variant -> set -> score.json contents (missing decodes are skipped with a warning)."""
-    scores: Dict[str, Dict[str, dict]] = {}
+def collect_records(exp_dir: Path, raw_dir: Path, variants: List[str], test_sets: List[str],
+                    conditions: List[str], task: str) -> List[dict]:
+    """Every record of every scored decode (see the module docstring)."""
+    decodes = Decodes(exp_dir, raw_dir, task)
+    sclite = find_sclite()
+    records = []
     for variant in variants:
         for dset in test_sets:
-            path = exp_dir / variant / f"decode_{dset}" / "score.json"
-            if not path.is_file():
-                logger.warning(f"{path} is missing: run stage 7")
-                continue
-            scores.setdefault(variant, {})[dset] = json.loads(path.read_text())
-    return scores
+            for condition in conditions:
+                scores = decodes.score(variant, dset, condition)
+                if scores is None:
+                    if condition == "gt":
+                        logger.warning(f"{decode_dir(exp_dir, variant, dset, 'gt')}/score.json "
+                                       "is missing: run stage 7")
+                    continue
+                baseline = None
+                if variant != "baseline" and decodes.score("baseline", dset, "gt") is not None:
+                    baseline = decodes.units("baseline", dset, "gt")
+                intervals = scores.get("intervals", {})
+                for metric in METRICS[task]:
+                    if metric not in scores:
+                        continue
+                    record = dict(variant=variant, set=dset, condition=condition, metric=metric,
+                                  value=scores[metric], **intervals.get(metric, {}))
+                    if baseline is not None and metric not in UNTESTED:
+                        p = paired_p(metric, decodes.units(variant, dset, condition), baseline,
+                                     decode_dir(exp_dir, variant, dset, condition),
+                                     decode_dir(exp_dir, "baseline", dset, "gt"), sclite)
+                        if p is not None:
+                            record["p_vs_baseline"] = p
+                    records.append(record)
+                diagnostics = decode_dir(exp_dir, variant, dset, condition) / "diagnostics.json"
+                if diagnostics.is_file():
+                    for metric, values in sorted(json.loads(diagnostics.read_text()).items()):
+                        records.append(dict(variant=variant, set=dset, condition=condition,
+                                            metric=metric, **values))
+    return records
 
 
-def inference_params(exp_dir: Path, variants: List[str], model_file: str, llm: str,
-                     text_encoder: str) -> Dict[str, Optional[int]]:
-    """Parameters each variant runs at inference: its model plus what it needs besides."""
-    encoder = count_hf_params(text_encoder, causal_lm=False)
-    llm_count = count_hf_params(llm, causal_lm=True) if "gen_inject" in variants else None
-    params = {}
-    for variant in variants:
-        own = count_checkpoint_params(exp_dir / variant / model_file)
-        extra = {"inject_gt": [encoder], "gen_inject": [encoder, llm_count]}.get(variant, [])
-        params[variant] = None if own is None or None in extra else own + sum(extra)
-    return params
+def run_facts(context_dir: Path, exp_dir: Path, test_set: str, context_prompt: str,
+              pooling: str) -> Dict[str, Optional[str]]:
+    """What the run used, read from its outputs: LLM, text encoder, distillation weight."""
+    facts: Dict[str, Optional[str]] = {"llm": None, "text_encoder": None, "distill_weight": None,
+                                       "init_param": None}
+    records = context_dir / test_set / f"gen_{context_prompt}" / "generation.jsonl"
+    if records.is_file():
+        with open(records, encoding="utf-8") as f:
+            models = {json.loads(line).get("model") for line in f if line.strip()}
+        facts["llm"] = ", ".join(sorted(m.split("#")[0] for m in models if m))
+    for source in ("prev_gt", f"gen_{context_prompt}"):
+        meta = context_dir / test_set / source / "meta.json"
+        if meta.is_file():
+            entry = json.loads(meta.read_text()).get(f"emb_{pooling}", {})
+            facts["text_encoder"] = entry.get("encoder", facts["text_encoder"])
+    import yaml
 
-
-def results_markdown(task: str, scores, params, test_sets: List[str], header: str,
-                     context_table: str = "") -> str:
-    metrics = [m for m in METRICS[task]
-               if any(m in s for per_set in scores.values() for s in per_set.values())]
-    lines = [header, "", "## Scores", "",
-             "| variant | set | " + " | ".join(metrics) + " | params at inference | needs at inference |",
-             "|---|---|" + "---|" * len(metrics) + "---|---|"]
-    for variant, per_set in scores.items():
-        for dset in test_sets:
-            if dset not in per_set:
-                continue
-            values = [f"{per_set[dset][m]:.2f}" if m in per_set[dset] else "" for m in metrics]
-            lines.append(f"| {variant} | {dset} | " + " | ".join(values)
-                         + f" | {_millions(params.get(variant))} | {NEEDS.get(variant, '')} |")
-    if context_table:
-        lines += ["", "## Context sources", "", context_table]
-    return "\n".join(lines) + "\n"
-
-
-def bar_chart(task: str, scores, test_sets: List[str], out: Path) -> None:
-    """One panel per test set: the task's metrics, one bar per variant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics = [m for m in METRICS[task]
-               if any(m in s for per_set in scores.values() for s in per_set.values())]
-    variants = list(scores)
-    fig, axes = plt.subplots(1, len(test_sets), figsize=(4 + 3 * len(metrics), 4), squeeze=False)
-    width = 0.8 / max(len(variants), 1)
-    for ax, dset in zip(axes[0], test_sets):
-        for index, variant in enumerate(variants):
-            values = [scores[variant].get(dset, {}).get(m, 0.0) for m in metrics]
-            positions = [i + index * width for i in range(len(metrics))]
-            ax.bar(positions, values, width, label=variant)
-        ax.set_xticks([i + width * (len(variants) - 1) / 2 for i in range(len(metrics))])
-        ax.set_xticklabels(metrics)
-        ax.set_title(dset)
-        ax.set_ylabel("percent")
-    axes[0][0].legend()
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    for variant in ("gcaf", "baseline"):
+        config = exp_dir / variant / "config.yaml"
+        if config.is_file():
+            loaded = yaml.safe_load(config.read_text())
+            if variant == "gcaf":
+                facts["distill_weight"] = str((loaded.get("model_conf") or {}).get("distill_weight"))
+            facts["init_param"] = facts["init_param"] or ", ".join(loaded.get("init_param") or [])
+    return facts

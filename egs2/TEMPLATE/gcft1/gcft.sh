@@ -10,14 +10,16 @@
 #   3  context texts: prev_gt, LLM generation per prompt (resumable)  -> dump/context/<set>/<source>/text
 #   4  context embeddings of every source, context report             -> dump/context/<set>/<source>/emb_<pooling>.scp, report.md
 #   5  ESPnet collect-stats                                           -> exp/stats
-#   6  training of every variant                                      -> exp/<variant>
-#   7  inference + scoring                                            -> exp/<variant>/decode_<set>/score.json
-#   8  RESULTS.md, bar chart, packed models                           -> RESULTS.md, exp/results.png
+#   6  shared pretraining (--pretrain_config), training of every variant -> exp/pretrain, exp/<variant>
+#   7  inference + scoring, decode-time conditions                    -> exp/<variant>/decode_<set>[_<condition>]/score.json
+#   8  RESULTS.md/.json/.png, packed models                           -> RESULTS.md, RESULTS.json, RESULTS.png
 # A test set without data/<set>/text (a blind test set) is decoded, not scored,
 # and only by the variants that need no previous text at inference.
-# Every step skips, with a log line, when its outputs are newer than its inputs;
-# a step that failed half-way is rerun (generation, embedding and training
-# resume where they stopped).
+# Every step skips, with a log line, when its outputs are newer than its inputs
+# and were made with the same options (a stamp next to each output records
+# them), so a changed option redoes exactly the steps it feeds; a step that
+# failed half-way is rerun (generation, embedding and training resume where
+# they stopped).
 set -euo pipefail
 
 log() {
@@ -45,7 +47,7 @@ fs=16000                 # sampling rate of the formatted audio
 token_type=char          # char | bpe
 nbpe=100                 # sentencepiece vocabulary size (bpe)
 ssl_init_config=""       # wav2vec2 JSON config: stage 2 builds a randomly initialised model in exp/ssl/<name> (smoke tests)
-results=RESULTS.md       # stage 8 table of --expdir
+results=RESULTS.md       # stage 8 table of --expdir (RESULTS.json and RESULTS.png go next to it)
 # == Context ==
 prompts="next_sentence title"  # LLM prompts, one source gen_<prompt> each
 prompt_file=""           # YAML file with more prompts
@@ -58,6 +60,7 @@ llm_device=cpu           # device of the LLM
 gen_batch_size=16        # prompts per LLM call
 gen_max_new_tokens=32    # longest generated context in tokens
 gen_nj=1                 # generation shards (parallel jobs, e.g. Slurm array tasks)
+gen_args=""              # more generate_context options, e.g. sampling: "--do_sample --temperature 0.7 --seed 1"
 text_encoder=all-minilm-l6-v2  # text encoder: embedded name, local dir or hub name
 pooling=mean             # cls | mean | sequence
 embed_device=cpu         # device of the text encoder
@@ -67,12 +70,18 @@ train_config_dir=conf    # holds train_<variant>.yaml for every variant
 model_args=""            # gcft_train options that shape the model, used by collect-stats and training (e.g. the SSL upstream)
 train_args=""            # extra options for gcft_train, training only
 train_jobs=1             # variants trained at the same time (CPU threads are shared out)
+pretrain_config=""       # context-free config trained once into <expdir>/pretrain; every variant starts from it (ESPnet --init_param)
+seed=0                   # training seed (ESPnet --seed) of the pretraining and every variant
 inference_config=conf/decode.yaml  # gcft_inference options (YAML)
 inference_nj=1           # decoding jobs per test set
-inference_model=valid.loss.ave.pth  # checkpoint used for decoding
+decode_jobs=1            # decodes (variants x conditions) run at the same time (CPU threads are shared out)
+inference_model=valid.loss.ave.pth  # checkpoint used for decoding (and as --init_param)
+conditions="shuffled opposite hyp"  # decode-time context conditions of inject_gt/gen_inject besides gt
+hyp_variant=baseline     # whose test hypotheses are the previous text of the hyp condition
 # </options>
 
 help_message="Usage: $0 --train_set <set> --valid_set <set> --test_sets \"<sets>\" [options]"
+command_line="$0 $*"
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
@@ -90,6 +99,20 @@ for name in train_set valid_set test_sets; do
 done
 case "${task}" in asr|ner|sentiment) ;; *) echo "$0: --task must be asr, ner or sentiment" >&2; exit 2 ;; esac
 case "${token_type}" in char|bpe) ;; *) echo "$0: --token_type must be char or bpe" >&2; exit 2 ;; esac
+for condition in ${conditions}; do
+    case "${condition}" in shuffled|opposite|hyp) ;;
+        *) echo "$0: --conditions takes shuffled, opposite and hyp, got ${condition}" >&2; exit 2 ;;
+    esac
+done
+if [ "${pooling}" = sequence ] && [[ " ${variants} " == *" gcaf "* ]]; then
+    # A student predicts a fixed number of rows; a token sequence has as many
+    # rows as the context has tokens. The student's target would be the
+    # sequence pooled to its rows (see espnet_gcft.nn.distill), which is a
+    # mean-pooled target in disguise: ask for it explicitly instead.
+    echo "$0: gcaf distils a fixed number of context rows; with --pooling sequence use" \
+        "--pooling mean (or cls) for a gcaf run" >&2
+    exit 2
+fi
 context_prompt=${context_prompt:-${prompts%% *}}
 all_sets=$(echo "${train_set} ${valid_set} ${test_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
 token_dir=data/token_list/${token_type}$([ "${token_type}" = bpe ] && echo "${nbpe}" || true)
@@ -112,6 +135,45 @@ up_to_date() {
     return 0
 }
 
+# Option stamps: a step's output <dir>/<name> has <dir>/.<name>.stamp holding
+# the options that made it (step_key); fresh() wants the same options and
+# inputs older than the output.
+stamp_file() {
+    local name
+    name=$(basename "$1")
+    echo "$(dirname "$1")/${name/#[^.]/.${name:0:1}}.stamp"
+}
+
+# step_key <words...>: one line per word; "file:<path>" stands for the file's
+# content (hashed), so an edited config changes the key.
+step_key() {
+    local word path
+    for word in "$@"; do
+        if [[ "${word}" == file:* ]]; then
+            path=${word#file:}
+            if [ -f "${path}" ]; then
+                echo "${word} $(sha256sum < "${path}" | cut -c1-16)"
+            else
+                echo "${word} absent"
+            fi
+        else
+            echo "${word}"
+        fi
+    done
+}
+
+# fresh <output> <key> <inputs...>: up to date and made with the same options.
+fresh() {
+    local output=$1 key=$2 stamp
+    shift 2
+    up_to_date "${output}" "$@" || return 1
+    stamp=$(stamp_file "${output}")
+    [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${key}" ]
+}
+
+# write_stamp <output> <key>
+write_stamp() { printf '%s\n' "$2" > "$(stamp_file "$1")"; }
+
 # context_source <variant>: which context source a variant reads ("" for none).
 context_source() {
     case "$1" in
@@ -127,6 +189,45 @@ needs_context_at_inference() { [ "$1" = inject_gt ] || [ "$1" = gen_inject ]; }
 
 # has_references <data dir>: the set has a text (a blind test set has none).
 has_references() { [ -e "$1/text" ]; }
+
+# generation_key <prompt> <text source>: what a generate_context output depends on.
+generation_key() {
+    local hash
+    hash=$(${python} -c 'import sys; from espnet_gcft.context.prompts import get_prompt; print(get_prompt(sys.argv[1], sys.argv[2] or None).hash)' "$1" "${prompt_file}")
+    step_key "prompt=$1 ${hash}" "llm=${llm} ${llm_gguf_file} ${llm_backend}" "num_prev=${num_prev}" \
+        "max_new_tokens=${gen_max_new_tokens}" "gen_args=${gen_args}" "text=$2"
+}
+embed_key() { step_key "encoder=${text_encoder}" "pooling=${pooling}"; }
+
+# A pool of background jobs: pool_run <limit> <name> <command...> starts a job
+# once fewer than <limit> run; pool_wait waits for them all and fails, naming
+# them, if any failed.
+declare -A pool_pids=()
+pool_failed=()
+pool_wait_one() {
+    local done_pid name status
+    set +e; wait -n -p done_pid; status=$?; set -e
+    for name in "${!pool_pids[@]}"; do
+        if [ "${pool_pids[${name}]}" = "${done_pid}" ]; then
+            unset "pool_pids[${name}]"
+            [ "${status}" -eq 0 ] || pool_failed+=("${name}")
+        fi
+    done
+}
+pool_run() {
+    local limit=$1 name=$2
+    shift 2
+    while [ "${#pool_pids[@]}" -ge "${limit}" ]; do pool_wait_one; done
+    "$@" &
+    pool_pids[${name}]=$!
+}
+pool_wait() {
+    while [ "${#pool_pids[@]}" -gt 0 ]; do pool_wait_one; done
+    if [ "${#pool_failed[@]}" -gt 0 ]; then
+        log "Error: failed: ${pool_failed[*]}"
+        exit 1
+    fi
+}
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: local/data.sh ${local_data_opts}: corpus -> data/{${all_sets% }}"
@@ -149,16 +250,19 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     log "Stage 2: format audio and build the ${token_type} token list: data -> ${dumpdir}/raw, ${token_dir}"
     for dset in ${all_sets}; do
         out=${dumpdir}/raw/${dset}
+        key=$(step_key "fs=${fs}")
         # the dir too: its time stamp changes when stage 1 adds or removes a file
-        if up_to_date "${out}/.done" "data/${dset}" data/"${dset}"/*; then
+        if fresh "${out}/.done" "${key}" "data/${dset}" data/"${dset}"/*; then
             log "  ${out} is up to date"
             continue
         fi
         ${python} -m espnet_gcft.bin.format_data --data_dir "data/${dset}" --out_dir "${out}" \
             --fs "${fs}" --nj "${nj}"
         touch "${out}/.done"
+        write_stamp "${out}/.done" "${key}"
     done
-    if up_to_date "${token_list}" "${dumpdir}/raw/${train_set}/text"; then
+    key=$(step_key "token_type=${token_type}" "nbpe=${nbpe}")
+    if fresh "${token_list}" "${key}" "${dumpdir}/raw/${train_set}/text"; then
         log "  ${token_list} is up to date"
     else
         mkdir -p "${token_dir}"
@@ -177,6 +281,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
             --write_vocabulary true --add_symbol '<blank>:0' --add_symbol '<unk>:1' \
             --add_symbol '<sos/eos>:-1'
         mv "${token_list}.tmp" "${token_list}"
+        write_stamp "${token_list}" "${key}"
     fi
     if [ -n "${ssl_init_config}" ]; then
         ssl_dir=exp/ssl/$(basename "${ssl_init_config}" .json)
@@ -189,6 +294,66 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     fi
 fi
 
+# generate <data dir> <text file> <out dir> <prompt> [reuse dirs...]: LLM context of every
+# utterance from the previous text(s) in <text file>, skipped when fresh.
+generate() {
+    local data=$1 text=$2 out=$3 prompt=$4 key shard_jobs i reuse
+    shift 4
+    key=$(generation_key "${prompt}" "${text}")
+    if fresh "${out}/text" "${key}" "${text}" "${data}/utt2prev" ${prompt_file}; then
+        log "  ${out}/text is up to date"
+        return 0
+    fi
+    log "  generating ${out} (${gen_nj} shard(s); log: ${out}/log)"
+    local gen_opts=(--data_dir "${data}" --text "$(realpath --relative-to="${data}" "${text}")"
+                    --prompt "${prompt}" "${prompt_file_opt[@]}" --model "${llm}"
+                    --backend "${llm_backend}" --device "${llm_device}" --batch_size "${gen_batch_size}"
+                    --max_new_tokens "${gen_max_new_tokens}" --num_prev "${num_prev}" --no_progress)
+    [ -n "${llm_gguf_file}" ] && gen_opts+=(--gguf_file "${llm_gguf_file}")
+    for reuse in "$@"; do
+        [ -d "${reuse}" ] && gen_opts+=(--reuse_dir "${reuse}")
+    done
+    # shellcheck disable=SC2206
+    gen_opts+=(${gen_args})
+    if [ "${gen_nj}" -le 1 ]; then
+        ${gen_cmd} --gpu "${gen_gpu}" "${out}/log/generate.log" \
+            ${python} -m espnet_gcft.bin.generate_context "${gen_opts[@]}" --out_dir "${out}"
+    else
+        shard_jobs=$((gen_nj - 1))
+        ${gen_cmd} --gpu "${gen_gpu}" JOB=0:"${shard_jobs}" "${out}/log/generate.JOB.log" \
+            ${python} -m espnet_gcft.bin.generate_context "${gen_opts[@]}" \
+            --shard "JOB/${gen_nj}" --out_dir "${out}/shard.JOB"
+        ${python} -m espnet_gcft.bin.merge_context --data_dir "${data}" --out_dir "${out}" \
+            $(for ((i = 0; i < gen_nj; i++)); do echo "${out}/shard.${i}"; done)
+    fi
+    write_stamp "${out}/text" "${key}"
+}
+
+# embed <data dir> <source dirs...>: embed the sources' text, one encoder load for all
+# that are out of date.
+embed() {
+    local data=$1 dir key texts=() out_dirs=()
+    shift
+    key=$(embed_key)
+    for dir in "$@"; do
+        if fresh "${dir}/emb_${pooling}.scp" "${key}" "${dir}/text"; then
+            log "  ${dir}/emb_${pooling}.scp is up to date"
+        else
+            texts+=("${dir}/text")
+            out_dirs+=("${dir}")
+        fi
+    done
+    [ "${#texts[@]}" -gt 0 ] || return 0
+    ${embed_cmd} --gpu "${embed_gpu}" "$(dirname "${out_dirs[0]}")/log/embed_${pooling}.log" \
+        ${python} -m espnet_gcft.bin.embed_context --text "${texts[@]}" \
+        --out_dir "${out_dirs[@]}" --data_dir "${data}" \
+        --encoder "${text_encoder}" --pooling "${pooling}" --device "${embed_device}" \
+        --no_progress
+    for dir in "${out_dirs[@]}"; do
+        write_stamp "${dir}/emb_${pooling}.scp" "${key}"
+    done
+}
+
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     log "Stage 3: context texts (prev_gt, ${prompts} with ${llm}): ${dumpdir}/raw -> ${dumpdir}/context"
     for dset in ${all_sets}; do
@@ -198,35 +363,20 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
             continue
         fi
         out=${dumpdir}/context/${dset}/prev_gt
-        if up_to_date "${out}/text" "${data}/transcript" "${data}/utt2prev"; then
+        key=$(step_key "num_prev=${num_prev}")
+        if fresh "${out}/text" "${key}" "${data}/transcript" "${data}/utt2prev"; then
             log "  ${out}/text is up to date"
         else
             ${python} -m espnet_gcft.bin.make_prev_text --data_dir "${data}" --text transcript \
                 --num_prev "${num_prev}" --out_dir "${out}"
+            write_stamp "${out}/text" "${key}"
         fi
         for prompt in ${prompts}; do
-            out=${dumpdir}/context/${dset}/gen_${prompt}
-            if up_to_date "${out}/text" "${data}/transcript" "${data}/utt2prev" ${prompt_file}; then
-                log "  ${out}/text is up to date"
-                continue
-            fi
-            log "  generating ${out} (${gen_nj} shard(s); log: ${out}/log)"
-            gen_opts=(--data_dir "${data}" --text transcript --prompt "${prompt}"
-                      "${prompt_file_opt[@]}" --model "${llm}" --backend "${llm_backend}"
-                      --device "${llm_device}" --batch_size "${gen_batch_size}"
-                      --max_new_tokens "${gen_max_new_tokens}" --num_prev "${num_prev}" --no_progress)
-            [ -n "${llm_gguf_file}" ] && gen_opts+=(--gguf_file "${llm_gguf_file}")
-            if [ "${gen_nj}" -le 1 ]; then
-                ${gen_cmd} --gpu "${gen_gpu}" "${out}/log/generate.log" \
-                    ${python} -m espnet_gcft.bin.generate_context "${gen_opts[@]}" --out_dir "${out}"
-            else
-                shard_jobs=$((gen_nj - 1))
-                ${gen_cmd} --gpu "${gen_gpu}" JOB=0:"${shard_jobs}" "${out}/log/generate.JOB.log" \
-                    ${python} -m espnet_gcft.bin.generate_context "${gen_opts[@]}" \
-                    --shard "JOB/${gen_nj}" --out_dir "${out}/shard.JOB"
-                ${python} -m espnet_gcft.bin.merge_context --data_dir "${data}" --out_dir "${out}" \
-                    $(for ((i = 0; i < gen_nj; i++)); do echo "${out}/shard.${i}"; done)
-            fi
+            # a previous text seen in an earlier set is not generated again
+            generate "${data}" "${data}/transcript" "${dumpdir}/context/${dset}/gen_${prompt}" \
+                "${prompt}" $(for earlier in ${all_sets}; do
+                    [ "${earlier}" = "${dset}" ] && break
+                    echo "${dumpdir}/context/${earlier}/gen_${prompt}"; done)
         done
     done
 fi
@@ -235,33 +385,20 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: embed every context source with ${text_encoder} (${pooling}) and report on it: text -> emb_${pooling}.scp, report.md"
     for dset in ${all_sets}; do
         has_references "${dumpdir}/raw/${dset}" || continue
-        # the sources out of date, embedded by one job (one encoder load)
-        texts=()
-        out_dirs=()
-        for source in prev_gt $(for p in ${prompts}; do echo "gen_${p}"; done); do
-            dir=${dumpdir}/context/${dset}/${source}
-            if up_to_date "${dir}/emb_${pooling}.scp" "${dir}/text"; then
-                log "  ${dir}/emb_${pooling}.scp is up to date"
-            else
-                texts+=("${dir}/text")
-                out_dirs+=("${dir}")
-            fi
-        done
-        if [ "${#texts[@]}" -gt 0 ]; then
-            ${embed_cmd} --gpu "${embed_gpu}" "${dumpdir}/context/${dset}/log/embed_${pooling}.log" \
-                ${python} -m espnet_gcft.bin.embed_context --text "${texts[@]}" \
-                --out_dir "${out_dirs[@]}" --data_dir "${dumpdir}/raw/${dset}" \
-                --encoder "${text_encoder}" --pooling "${pooling}" --device "${embed_device}" \
-                --no_progress
-        fi
         report_dir=${dumpdir}/context/${dset}
-        if up_to_date "${report_dir}/report.json" "${report_dir}"/*/text; then
+        embed "${dumpdir}/raw/${dset}" "${report_dir}/prev_gt" \
+            $(for p in ${prompts}; do echo "${report_dir}/gen_${p}"; done)
+        key=$(step_key "encoder=${text_encoder}" "pooling=${pooling}" "sources=prev_gt ${prompts}")
+        if fresh "${report_dir}/report.json" "${key}" "${report_dir}"/prev_gt/text \
+                $(for p in ${prompts}; do echo "${report_dir}/gen_${p}/text"; done); then
             log "  ${report_dir}/report.json is up to date"
             continue
         fi
         ${python} -m espnet_gcft.bin.context_report --data_dir "${dumpdir}/raw/${dset}" \
             --text transcript --context_dir "${report_dir}" --encoder "${text_encoder}" \
-            --pooling "${pooling}" --device "${embed_device}" --out "${report_dir}"
+            --pooling "${pooling}" --device "${embed_device}" --out "${report_dir}" \
+            --sources prev_gt $(for p in ${prompts}; do echo "gen_${p}"; done)
+        write_stamp "${report_dir}/report.json" "${key}"
     done
 fi
 
@@ -274,156 +411,317 @@ data_args() {
     return 0
 }
 stats_dir=${expdir}/stats_${token_type}
+bpe_opt=$([ "${token_type}" = bpe ] && echo "--bpemodel ${token_dir}/bpe.model" || true)
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Stage 5: ESPnet collect-stats: ${dumpdir}/raw -> ${stats_dir}"
-    if up_to_date "${stats_dir}/.done" "${dumpdir}/raw/${train_set}/.done" "${token_list}"; then
+    stats_config=${pretrain_config:-${train_config_dir}/train_${variants%% *}.yaml}
+    key=$(step_key "file:${stats_config}" "model_args=${model_args}" "file:${token_list}")
+    if fresh "${stats_dir}/.done" "${key}" "${dumpdir}/raw/${train_set}/.done" \
+            "${dumpdir}/raw/${valid_set}/.done" "${token_list}"; then
         log "  ${stats_dir} is up to date"
     else
-        first_variant=${variants%% *}
         # shellcheck disable=SC2046,SC2086
         ${train_cmd} "${stats_dir}/stats.log" \
             ${python} -m espnet_gcft.bin.gcft_train --collect_stats true --use_preprocessor true \
-            --config "${train_config_dir}/train_${first_variant}.yaml" \
-            --token_type "${token_type}" --token_list "${token_list}" \
-            $([ "${token_type}" = bpe ] && echo "--bpemodel ${token_dir}/bpe.model") \
+            --config "${stats_config}" \
+            --token_type "${token_type}" --token_list "${token_list}" ${bpe_opt} \
             $(data_args train "${train_set}") $(data_args valid "${valid_set}") \
             --train_shape_file "${dumpdir}/raw/${train_set}/wav.scp" \
             --valid_shape_file "${dumpdir}/raw/${valid_set}/wav.scp" \
             --batch_type unsorted --batch_size 8 --output_dir "${stats_dir}" ${model_args}
         touch "${stats_dir}/.done"
+        write_stamp "${stats_dir}/.done" "${key}"
     fi
 fi
 
+# train_key <config> <train context> <valid context> <init checkpoint>: what a training run depends on.
+train_key() {
+    local contents=() file
+    # the embeddings' and the initial checkpoint's content, not only their paths
+    for file in "${2%.scp}.ark" "${3%.scp}.ark" "$4"; do
+        [ -n "${file%.ark}" ] && contents+=("file:${file}")
+    done
+    step_key "file:$1" "model_args=${model_args}" "train_args=${train_args}" "seed=${seed}" \
+        "context=$2 $3" "init=$4" "file:${token_list}" "${contents[@]}"
+}
+
+# train_model <dir> <config> <threads> <train context> <valid context> <init checkpoint>:
+# ESPnet training into <dir>, resumed when it stopped half-way with the same options,
+# restarted from scratch when the options changed or a finished run's inputs did
+# (the caller found it out of date).
+train_model() {
+    local dir=$1 config=$2 threads=$3 train_context=$4 valid_context=$5 init=$6 key
+    key=$(train_key "${config}" "${train_context}" "${valid_context}" "${init}")
+    if [ -e "${dir}/.done" ]; then
+        log "  ${dir} is out of date (its options or inputs changed): training it again from scratch"
+        rm -rf "${dir}"
+    elif [ -d "${dir}" ] && [ "$(cat "$(stamp_file "${dir}/.started")" 2>/dev/null)" != "${key}" ]; then
+        log "  ${dir} stopped half-way with other options: training it again from scratch"
+        rm -rf "${dir}"
+    fi
+    mkdir -p "${dir}"
+    touch "${dir}/.started"
+    write_stamp "${dir}/.started" "${key}"
+    local init_opt=()
+    [ -n "${init}" ] && init_opt=(--init_param "${init}")
+    # shellcheck disable=SC2046,SC2086
+    OMP_NUM_THREADS=${threads} ${cuda_cmd} --gpu "${ngpu}" --num_threads "${threads}" "${dir}/train.log" \
+        ${python} -m espnet_gcft.bin.gcft_train --config "${config}" --ngpu "${ngpu}" \
+        --seed "${seed}" --token_type "${token_type}" --token_list "${token_list}" ${bpe_opt} \
+        $(data_args train "${train_set}" "${train_context}") \
+        $(data_args valid "${valid_set}" "${valid_context}") \
+        --train_shape_file "${stats_dir}/train/speech_shape" \
+        --valid_shape_file "${stats_dir}/valid/speech_shape" \
+        "${init_opt[@]}" --resume true --output_dir "${dir}" ${model_args} ${train_args}
+    touch "${dir}/.done"
+    write_stamp "${dir}/.done" "${key}"
+}
+
+init_param=""
+[ -n "${pretrain_config}" ] && init_param=${expdir}/pretrain/${inference_model}
+
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    if [ -n "${pretrain_config}" ]; then
+        dir=${expdir}/pretrain
+        log "Stage 6: shared pretraining (${pretrain_config}, no context) -> ${dir}"
+        if fresh "${dir}/.done" "$(train_key "${pretrain_config}" "" "" "")" "${pretrain_config}" \
+                "${stats_dir}/.done"; then
+            log "  ${dir} is up to date"
+        else
+            train_model "${dir}" "${pretrain_config}" "$(nproc)" "" "" ""
+        fi
+    fi
     # Variants train one after another, or --train_jobs at a time; on a CPU the
     # cores are shared out (small models use one core better than two).
     threads=$(( $(nproc) / train_jobs )); [ "${threads}" -ge 1 ] || threads=1
-    declare -A train_pids=()
-    train_failed=()
-    wait_training() {  # wait for one training job; remember a failure
-        local done_pid variant status
-        set +e; wait -n -p done_pid; status=$?; set -e
-        for variant in "${!train_pids[@]}"; do
-            if [ "${train_pids[${variant}]}" = "${done_pid}" ]; then
-                unset "train_pids[${variant}]"
-                [ "${status}" -eq 0 ] || train_failed+=("${expdir}/${variant}/train.log")
-            fi
-        done
-    }
     for variant in ${variants}; do
         source=$(context_source "${variant}")
         config=${train_config_dir}/train_${variant}.yaml
         dir=${expdir}/${variant}
-        log "Stage 6: train ${variant} (${config}, context: ${source:-none}) -> ${dir}"
+        log "Stage 6: train ${variant} (${config}, context: ${source:-none}${init_param:+, from ${init_param}}) -> ${dir}"
         train_context=""
         valid_context=""
         if [ -n "${source}" ]; then
             train_context=${dumpdir}/context/${train_set}/${source}/emb_${pooling}.scp
             valid_context=${dumpdir}/context/${valid_set}/${source}/emb_${pooling}.scp
         fi
-        if up_to_date "${dir}/.done" "${config}" "${stats_dir}/.done" ${train_context} ${valid_context}; then
+        key=$(train_key "${config}" "${train_context}" "${valid_context}" "${init_param}")
+        # shellcheck disable=SC2086
+        if fresh "${dir}/.done" "${key}" "${config}" "${stats_dir}/.done" ${train_context} \
+                ${valid_context} ${init_param}; then
             log "  ${dir} is up to date"
             continue
         fi
-        while [ "${#train_pids[@]}" -ge "${train_jobs}" ]; do wait_training; done
-        # shellcheck disable=SC2046,SC2086
-        (
-            export OMP_NUM_THREADS=${threads}
-            ${cuda_cmd} --gpu "${ngpu}" --num_threads "${threads}" "${dir}/train.log" \
-                ${python} -m espnet_gcft.bin.gcft_train --config "${config}" --ngpu "${ngpu}" \
-                --token_type "${token_type}" --token_list "${token_list}" \
-                $([ "${token_type}" = bpe ] && echo "--bpemodel ${token_dir}/bpe.model") \
-                $(data_args train "${train_set}" "${train_context}") \
-                $(data_args valid "${valid_set}" "${valid_context}") \
-                --train_shape_file "${stats_dir}/train/speech_shape" \
-                --valid_shape_file "${stats_dir}/valid/speech_shape" \
-                --resume true --output_dir "${dir}" ${model_args} ${train_args}
-            touch "${dir}/.done"
-        ) &
-        train_pids[${variant}]=$!
+        pool_run "${train_jobs}" "${dir}/train.log" train_model "${dir}" "${config}" "${threads}" \
+            "${train_context}" "${valid_context}" "${init_param}"
     done
-    while [ "${#train_pids[@]}" -gt 0 ]; do wait_training; done
-    if [ "${#train_failed[@]}" -gt 0 ]; then
-        log "Error: training failed, see ${train_failed[*]}"
-        exit 1
-    fi
+    pool_wait
 fi
 
-if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+# decode_dir <variant> <set> <condition>: decode_<set> for gt, decode_<set>_<condition> otherwise.
+decode_dir() { echo "${expdir}/$1/decode_$2$([ "$3" = gt ] || echo "_$3")"; }
+
+# condition_source <source> <condition>: the context dir a condition reads.
+condition_source() {
+    case "$2" in
+        gt) echo "$1" ;;
+        hyp) [ "$1" = prev_gt ] && echo prev_hyp || echo "$1_hyp" ;;
+        *) echo "$1_$2" ;;
+    esac
+}
+
+# decode_and_score <variant> <set> <condition>
+decode_and_score() {
+    local variant=$1 dset=$2 condition=$3 source out data context_scp="" scored=true
+    local context_opt=() homophones_opt=() result key model i
+    source=$(context_source "${variant}")
+    out=$(decode_dir "${variant}" "${dset}" "${condition}")
+    data=${dumpdir}/raw/${dset}
+    model=${expdir}/${variant}/${inference_model}
+    log "Stage 7: decode and score ${variant} on ${dset} (context: ${condition}) -> ${out}"
+    has_references "${data}" || scored=false
+    if needs_context_at_inference "${variant}"; then
+        context_scp=${dumpdir}/context/${dset}/$(condition_source "${source}" "${condition}")/emb_${pooling}.scp
+        context_opt=(--data_path_and_name_and_type "${context_scp},context,kaldi_ark")
+    fi
+    if [ -s "${data}/homophones" ] && "${scored}"; then
+        homophones_opt=(--homophones "${data}/homophones" --reference "${data}/text")
+    fi
+    result=${out}/score.json
+    "${scored}" || result=${out}/hyp.trn
+    key=$(step_key "file:${inference_config}" "model=${model}" "file:${model}" \
+        "context=${context_scp}" "file:${context_scp}" "task=${task}")
+    # shellcheck disable=SC2086
+    if fresh "${result}" "${key}" "${model}" "${data}/wav.scp" ${context_scp} "${inference_config}"; then
+        log "  ${result} is up to date"
+        return 0
+    fi
+    mkdir -p "${out}/log"
+    local split_dir=${out}/split${inference_nj}
+    mkdir -p "${split_dir}"
+    awk -v n="${inference_nj}" -v dir="${split_dir}" \
+        '{ print > (dir "/wav." ((NR - 1) % n + 1) ".scp") }' "${data}/wav.scp"
+    ${decode_cmd} --gpu "${ngpu}" JOB=1:"${inference_nj}" "${out}/log/decode.JOB.log" \
+        ${python} -m espnet_gcft.bin.gcft_inference --model "${expdir}/${variant}" \
+        --model_file "${inference_model}" --config "${inference_config}" \
+        --data_path_and_name_and_type "${split_dir}/wav.JOB.scp,speech,sound" \
+        "${context_opt[@]}" "${homophones_opt[@]}" \
+        --device "$([ "${ngpu}" -gt 0 ] && echo cuda || echo cpu)" \
+        --output_dir "${split_dir}/JOB"
+    ${python} -m espnet_gcft.bin.make_trn --data_dir "${data}" --out_dir "${out}" \
+        $(for ((i = 1; i <= inference_nj; i++)); do echo "${split_dir}/${i}"; done)
+    if [ -e "${split_dir}/1/student.scp" ]; then
+        # a gcaf model's context predictions (the scp lines point into the split arks)
+        for ((i = 1; i <= inference_nj; i++)); do cat "${split_dir}/${i}/student.scp"; done \
+            > "${out}/student.scp"
+    fi
+    if ! "${scored}"; then
+        log "  ${dset} has no references: hypotheses in ${out}/hyp.trn, not scored"
+        write_stamp "${result}" "${key}"
+        return 0
+    fi
+    local extra=()
+    if [ "${#homophones_opt[@]}" -gt 0 ]; then
+        for ((i = 1; i <= inference_nj; i++)); do cat "${split_dir}/${i}/forced_choice"; done \
+            > "${out}/forced_choice"
+        extra=(--homophones "${data}/homophones" --forced_choice "${out}/forced_choice")
+    fi
+    ${python} -m espnet_gcft.bin.score --task "${task}" --ref "${out}/ref.trn" \
+        --hyp "${out}/hyp.trn" --result_txt "${out}/result.txt" "${extra[@]}" \
+        > "${out}/score.json.tmp"
+    mv "${out}/score.json.tmp" "${out}/score.json"
+    if [ -s "${data}/homophones" ]; then
+        diagnostics "${variant}" "${dset}" "${condition}" "${out}"
+    fi
+    write_stamp "${result}" "${key}"
+    log "  $(${python} -c 'import json, sys; d = json.load(open(sys.argv[1])); print(", ".join(f"{k} {v:.2f}" for k, v in sorted(d.items()) if isinstance(v, float)))' "${out}/score.json")"
+}
+
+# diagnostics <variant> <set> <condition> <decode dir>: what the context knew (decode_diagnostics).
+diagnostics() {
+    local variant=$1 dset=$2 condition=$3 out=$4 opts=() source
+    source=$(context_source "${variant}")
+    if [ "${variant}" = gcaf ]; then
+        opts=(--student "${out}/student.scp"
+              --teacher "${dumpdir}/context/${dset}/${source}/emb_${pooling}.scp")
+    elif [ "${variant}" = gen_inject ] && [ "${condition}" != shuffled ]; then
+        opts=(--generated "${dumpdir}/context/${dset}/$(condition_source "${source}" "${condition}")/text")
+    fi
+    [ "${#opts[@]}" -gt 0 ] || return 0
+    ${python} -m espnet_gcft.bin.decode_diagnostics --homophones "${dumpdir}/raw/${dset}/homophones" \
+        "${opts[@]}" --out "${out}/diagnostics.json"
+}
+
+# condition_contexts <set>: the contexts of every condition of the context variants' sources.
+condition_contexts() {
+    local dset=$1 data=${dumpdir}/raw/$1 condition variant source dir key hyp_text prompt
+    local sources=()
     for variant in ${variants}; do
-        source=$(context_source "${variant}")
-        for dset in ${test_sets}; do
-            out=${expdir}/${variant}/decode_${dset}
-            data=${dumpdir}/raw/${dset}
-            log "Stage 7: decode and score ${variant} on ${dset} -> ${out}"
-            context_opt=()
-            context_scp=""
-            scored=true
-            has_references "${data}" || scored=false
-            if needs_context_at_inference "${variant}" && ! "${scored}"; then
-                log "  skipped: ${variant} needs the previous utterance's text, which blind ${dset} lacks"
+        needs_context_at_inference "${variant}" && sources+=("$(context_source "${variant}")")
+    done
+    [ "${#sources[@]}" -gt 0 ] || return 0
+    for condition in ${conditions}; do
+        if [ "${condition}" = hyp ]; then
+            hyp_text=$(decode_dir "${hyp_variant}" "${dset}" gt)/text
+            if [ ! -s "${hyp_text}" ]; then
+                log "  no ${hyp_text}: the hyp condition needs --hyp_variant ${hyp_variant} decoded"
+                return 1
+            fi
+            for source in $(printf '%s\n' "${sources[@]}" | sort -u); do
+                dir=${dumpdir}/context/${dset}/$(condition_source "${source}" hyp)
+                if [ "${source}" = prev_gt ]; then
+                    key=$(step_key "num_prev=${num_prev}" "hyp=${hyp_text}")
+                    if fresh "${dir}/text" "${key}" "${hyp_text}" "${data}/utt2prev"; then
+                        log "  ${dir}/text is up to date"
+                    else
+                        ${python} -m espnet_gcft.bin.make_prev_text --data_dir "${data}" \
+                            --text "$(realpath --relative-to="${data}" "${hyp_text}")" \
+                            --num_prev "${num_prev}" --out_dir "${dir}"
+                        write_stamp "${dir}/text" "${key}"
+                    fi
+                else
+                    prompt=${source#gen_}
+                    generate "${data}" "${hyp_text}" "${dir}" "${prompt}" \
+                        $(for s in ${all_sets}; do echo "${dumpdir}/context/${s}/${source}"; done)
+                fi
+                embed "${data}" "${dir}"
+            done
+            continue
+        fi
+        for source in $(printf '%s\n' "${sources[@]}" | sort -u); do
+            dir=${dumpdir}/context/${dset}/$(condition_source "${source}" "${condition}")
+            key=$(step_key "condition=${condition}" "pooling=${pooling}")
+            if fresh "${dir}/emb_${pooling}.scp" "${key}" \
+                    "${dumpdir}/context/${dset}/${source}/emb_${pooling}.scp" "${data}/utt2prev" \
+                    "${data}/homophones"; then
+                log "  ${dir}/emb_${pooling}.scp is up to date"
                 continue
             fi
-            if needs_context_at_inference "${variant}"; then
-                context_scp=${dumpdir}/context/${dset}/${source}/emb_${pooling}.scp
-                context_opt=(--data_path_and_name_and_type "${context_scp},context,kaldi_ark")
-            fi
-            model=${expdir}/${variant}/${inference_model}
-            result=${out}/score.json
-            "${scored}" || result=${out}/hyp.trn
-            if up_to_date "${result}" "${model}" "${data}/wav.scp" ${context_scp} "${inference_config}"; then
-                log "  ${result} is up to date"
-                continue
-            fi
-            mkdir -p "${out}/log"
-            split_dir=${out}/split${inference_nj}
-            mkdir -p "${split_dir}"
-            awk -v n="${inference_nj}" -v dir="${split_dir}" \
-                '{ print > (dir "/wav." ((NR - 1) % n + 1) ".scp") }' "${data}/wav.scp"
-            ${decode_cmd} --gpu "${ngpu}" JOB=1:"${inference_nj}" "${out}/log/decode.JOB.log" \
-                ${python} -m espnet_gcft.bin.gcft_inference --model "${expdir}/${variant}" \
-                --model_file "${inference_model}" --config "${inference_config}" \
-                --data_path_and_name_and_type "${split_dir}/wav.JOB.scp,speech,sound" \
-                "${context_opt[@]}" --device "$([ "${ngpu}" -gt 0 ] && echo cuda || echo cpu)" \
-                --output_dir "${split_dir}/JOB"
-            ${python} -m espnet_gcft.bin.make_trn --data_dir "${data}" --out_dir "${out}" \
-                $(for ((i = 1; i <= inference_nj; i++)); do echo "${split_dir}/${i}"; done)
-            if ! "${scored}"; then
-                log "  ${dset} has no references: hypotheses in ${out}/hyp.trn, not scored"
-                continue
-            fi
-            context_words_opt=()
-            [ -s "${data}/context_words" ] && context_words_opt=(--context_words "${data}/context_words")
-            ${python} -m espnet_gcft.bin.score --task "${task}" --ref "${out}/ref.trn" \
-                --hyp "${out}/hyp.trn" --result_txt "${out}/result.txt" "${context_words_opt[@]}" \
-                > "${out}/score.json.tmp"
-            mv "${out}/score.json.tmp" "${out}/score.json"
-            log "  $(cat "${out}/score.json")"
+            ${python} -m espnet_gcft.bin.context_condition --condition "${condition}" \
+                --data_dir "${data}" --source_dir "${dumpdir}/context/${dset}/${source}" \
+                --scp_name "emb_${pooling}.scp" --out_dir "${dir}"
+            write_stamp "${dir}/emb_${pooling}.scp" "${key}"
         done
+    done
+}
+
+if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+    # --decode_jobs decodes at a time, the cores shared out among them
+    decode_threads=$(( $(nproc) / decode_jobs )); [ "${decode_threads}" -ge 1 ] || decode_threads=1
+    for dset in ${test_sets}; do
+        data=${dumpdir}/raw/${dset}
+        for variant in ${variants}; do
+            if needs_context_at_inference "${variant}" && ! has_references "${data}"; then
+                log "Stage 7: ${variant} on ${dset} skipped: it needs the previous utterance's text, which blind ${dset} lacks"
+                continue
+            fi
+            OMP_NUM_THREADS=${decode_threads} pool_run "${decode_jobs}" "${variant} on ${dset}" \
+                decode_and_score "${variant}" "${dset}" gt
+        done
+        pool_wait
+        has_references "${data}" && [ -n "${conditions}" ] || continue
+        # shuffled/opposite re-pair contexts; hyp needs a context-free model's hypotheses
+        condition_contexts "${dset}"
+        for variant in ${variants}; do
+            needs_context_at_inference "${variant}" || continue
+            for condition in ${conditions}; do
+                if [ "${condition}" = opposite ] && [ ! -s "${data}/homophones" ]; then
+                    continue
+                fi
+                OMP_NUM_THREADS=${decode_threads} pool_run "${decode_jobs}" \
+                    "${variant} on ${dset} (${condition})" decode_and_score "${variant}" "${dset}" "${condition}"
+            done
+        done
+        pool_wait
     done
 fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
-    log "Stage 8: ${results}, bar chart and packed models: ${expdir} -> ${results}"
+    log "Stage 8: ${results}, ${results%.md}.json, ${results%.md}.png and packed models: ${expdir} -> ${results}"
     scored_sets=$(for dset in ${test_sets}; do
         if has_references "${dumpdir}/raw/${dset}"; then echo "${dset}"; fi; done | tr '\n' ' ')
     if [ -n "${scored_sets// /}" ]; then
         # shellcheck disable=SC2086
         ${python} -m espnet_gcft.bin.make_results --exp_dir "${expdir}" --variants ${variants} \
-            --test_sets ${scored_sets} --task "${task}" --context_dir "${dumpdir}/context" \
-            --out "${results}" --plot "${expdir}/results.png"
+            --test_sets ${scored_sets} --conditions gt ${conditions} --task "${task}" \
+            --context_dir "${dumpdir}/context" --context_prompt "${context_prompt}" \
+            --pooling "${pooling}" --num_prev "${num_prev}" --seed "${seed}" \
+            --model_file "${inference_model}" --command "${command_line}" \
+            --out "${results}" --json "${results%.md}.json" --plot "${results%.md}.png"
     else
         log "  no test set has references: no RESULTS.md"
     fi
     for variant in ${variants}; do
         packed=${expdir}/${variant}/packed.zip
         model=${expdir}/${variant}/${inference_model}
-        if up_to_date "${packed}" "${model}"; then
+        key=$(step_key "file:${model}")
+        if fresh "${packed}" "${key}" "${model}"; then
             continue
         fi
         ${python} -m espnet2.bin.pack asr --asr_train_config "${expdir}/${variant}/config.yaml" \
             --asr_model_file "${model}" --outpath "${packed}" > "${expdir}/${variant}/pack.log"
+        write_stamp "${packed}" "${key}"
     done
 fi
 

@@ -9,16 +9,52 @@ Writes ``<out_dir>/{train,dev,test}/`` with ``wav.scp``, ``text`` (the target
 of ``--task``: the transcript for asr, the transcript with inline
 ``TYPE FILL ... SEP`` entity tags for ner, the sentiment label followed by the
 transcript for sentiment), ``transcript`` (always the plain words),
-``utt2spk``, ``spk2utt`` and ``context_words`` (the homophones whose spelling the previous
-sentence decides).
+``utt2spk``, ``spk2utt`` and ``homophones``: one line per homophone item,
+``<utt> <type> <position> <word> <alternative> <cue_seen>``, where ``type`` is
+P (only the previous sentence decides the spelling), W (the carrier also
+names a topic word) or C (the carrier alone decides), ``position`` is the
+0-based index of the homophone among the transcript's words, ``word`` its
+spelling in the reference and ``alternative`` the other spelling.
 """
 
 import argparse
 import csv
 from pathlib import Path
 import re
+import sys
 
 TAGS = re.compile(r"\b(PLACE|QUANT|ORG|WHEN|NORP|PERSON|LAW) FILL | SEP\b")
+ITEM_TYPES = ("P", "W", "C")
+COLUMNS = ("utt_id", "voice", "speed", "split", "sentiment", "text", "type", "word",
+           "alternative", "cue_seen")
+
+
+def read_corpus(corpus: Path) -> list:
+    """Rows of corpus.tsv with their audio file; errors name the line."""
+    index = {}
+    with open(corpus / "audio" / "index.tsv", encoding="utf-8") as f:
+        for line in f:
+            utt, name = line.split()
+            index[utt] = corpus / "audio" / name
+    rows = []
+    path = corpus / "corpus.tsv"
+    with open(path, encoding="utf-8") as f:
+        reader = csv.DictReader(f, delimiter="\t")
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            sys.exit(f"{path}:1: expected the columns {' '.join(COLUMNS)}")
+        for lineno, row in enumerate(reader, 2):
+            if row["utt_id"] not in index:
+                sys.exit(f"{path}:{lineno}: utterance {row['utt_id']} has no audio in audio/index.tsv")
+            row["audio"] = index[row["utt_id"]]
+            row["plain"] = " ".join(TAGS.sub(" ", row["text"]).split())
+            if row["type"] in ITEM_TYPES:
+                words = row["plain"].split()
+                if words.count(row["word"]) != 1:
+                    sys.exit(f"{path}:{lineno}: utterance {row['utt_id']}: the homophone "
+                             f"{row['word']!r} must occur once in {row['plain']!r}")
+                row["position"] = words.index(row["word"])
+            rows.append(row)
+    return rows
 
 
 def main() -> None:
@@ -30,16 +66,14 @@ def main() -> None:
     parser.add_argument("--max_sessions", type=int, default=0,
                         help="keep only the first N sessions of each split (0: all; for quick tests)")
     args = parser.parse_args()
-    corpus = args.corpus_dir.resolve()
-    with open(corpus / "corpus.tsv", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
+    rows = read_corpus(args.corpus_dir.resolve())
     if args.max_sessions > 0:
         kept = {}
         for row in rows:
             session = row["utt_id"].rsplit("-", 1)[0]
-            kept.setdefault(row["split"], [])
-            if session not in kept[row["split"]] and len(kept[row["split"]]) < args.max_sessions:
-                kept[row["split"]].append(session)
+            sessions = kept.setdefault(row["split"], [])
+            if session not in sessions and len(sessions) < args.max_sessions:
+                sessions.append(session)
         rows = [r for r in rows if r["utt_id"].rsplit("-", 1)[0] in kept[r["split"]]]
     files = {}
     speakers = {}
@@ -48,18 +82,19 @@ def main() -> None:
         if split not in files:
             (args.out_dir / split).mkdir(parents=True, exist_ok=True)
             files[split] = {name: open(args.out_dir / split / name, "w", encoding="utf-8")
-                            for name in ("wav.scp", "text", "transcript", "utt2spk", "context_words")}
+                            for name in ("wav.scp", "text", "transcript", "utt2spk", "homophones")}
         out = files[split]
         utt = row["utt_id"]
-        plain = " ".join(TAGS.sub(" ", row["text"]).split())
+        plain = row["plain"]
         target = {"asr": plain, "ner": row["text"], "sentiment": f"{row['sentiment']} {plain}"}
-        out["wav.scp"].write(f"{utt} {corpus / 'audio' / (utt + '.flac')}\n")
+        out["wav.scp"].write(f"{utt} {row['audio']}\n")
         out["text"].write(f"{utt} {target[args.task]}\n")
         out["transcript"].write(f"{utt} {plain}\n")
         out["utt2spk"].write(f"{utt} {utt.split('-')[0]}\n")
         speakers.setdefault(split, {}).setdefault(utt.split("-")[0], []).append(utt)
-        if row["context_words"]:
-            out["context_words"].write(f"{utt} {row['context_words']}\n")
+        if row["type"] in ITEM_TYPES:
+            out["homophones"].write(f"{utt} {row['type']} {row['position']} {row['word']} "
+                                    f"{row['alternative']} {row['cue_seen']}\n")
     for out in files.values():
         for handle in out.values():
             handle.close()

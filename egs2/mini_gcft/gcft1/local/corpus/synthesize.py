@@ -33,9 +33,10 @@ import numpy as np
 import soundfile
 
 TAGS = re.compile(r"\b(PLACE|QUANT|ORG|WHEN|NORP|PERSON|LAW) FILL | SEP\b")
+# trim leading and trailing silence, keep 50 ms of it on each side
 SOX_EFFECTS = ["silence", "1", "0.02", "0.1%", "reverse", "silence", "1", "0.02", "0.1%",
-               "reverse", "pad", "0.1", "0.1"]
-GAIN_DB = "-20"  # a moderate, fixed level keeps the FLAC files small
+               "reverse", "pad", "0.05", "0.05"]
+PEAK_DB = "-28"  # every file peaks at -28 dBFS: a low level keeps the FLAC files small
 
 
 def spoken(text: str) -> str:
@@ -49,7 +50,7 @@ def speak(voice: str, speed: str, words: str, out: Path) -> np.ndarray:
         raw = Path(tmp) / "raw.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", speed, "-w", str(raw), words], check=True)
         subprocess.run(["sox", "-D", str(raw), "-r", "16000", "-b", "16", "-c", "1", str(out),
-                        *SOX_EFFECTS, "gain", GAIN_DB], check=True)
+                        *SOX_EFFECTS, "gain", "-n", PEAK_DB], check=True)
     samples, _ = soundfile.read(out, dtype="int16")
     return samples
 

@@ -68,7 +68,7 @@ NEUTRAL = ["then it was quiet", "nobody said a word", "we met again later",
            "it was a normal day", "the day went on", "everyone sat down"]
 # split -> item type -> items per sense (each a multiple of the number of voices)
 COUNTS = {"train": {"P": 24, "W": 8, "C": 8},
-          "dev": {"P": 8, "W": 4, "C": 4},
+          "dev": {"P": 4, "W": 4, "C": 4},
           "test": {"P": 16, "W": 8, "C": 4}}
 ITEMS_PER_SESSION = 6
 TOPIC_SESSIONS_PER_SENSE = 2

@@ -1,0 +1,107 @@
+"""Decode-time context conditions built by re-pairing a set's own contexts.
+
+- ``shuffled``: every utterance that has a previous one takes the context of
+  an utterance of *another* session (that also has one): the control that
+  separates information from parameters.
+- ``opposite``: every context-decided item (type P or W of ``homophones``)
+  takes the context of an item of the other sense (an item whose right
+  spelling is this item's alternative); every other utterance keeps its own.
+
+Both only re-pair existing contexts: the new scp points into the source's ark,
+so no LLM call and no embedding is repeated. The ``map`` file next to it says
+which utterance's context each utterance received.
+"""
+
+import random
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from espnet_gcft.context.history import NO_PREVIOUS
+from espnet_gcft.context.kaldi import read_table, read_text, write_table_atomic
+from espnet_gcft.scoring.homophones import Item
+
+CONDITIONS = ("shuffled", "opposite")
+CONTEXT_DECIDED = ("P", "W")
+
+
+class ConditionError(ValueError):
+    """Inputs that cannot be re-paired (names the file and the utterance)."""
+
+
+def sessions_of(utt2prev: Dict[str, str]) -> Dict[str, str]:
+    """utt -> its session, named by the session's first utterance."""
+    session = {}
+    for utt in utt2prev:
+        chain, current = [], utt
+        while current not in session and utt2prev.get(current, NO_PREVIOUS) != NO_PREVIOUS:
+            chain.append(current)
+            current = utt2prev[current]
+            if len(chain) > len(utt2prev):
+                raise ConditionError(f"utt2prev has a cycle through utterance {utt}")
+        root = session.get(current, current)
+        for member in chain + [current]:
+            session[member] = root
+    return session
+
+
+def shuffled_pairing(utt2prev: Dict[str, str], seed: int = 0) -> Dict[str, str]:
+    """utt -> donor: a random utterance with a previous one from another session."""
+    session = sessions_of(utt2prev)
+    donors = [u for u, p in utt2prev.items() if p != NO_PREVIOUS]
+    if len({session[u] for u in donors}) < 2:
+        raise ConditionError("shuffling needs at least two sessions with a previous utterance")
+    rng = random.Random(seed)
+    pairing = {}
+    for utt, prev in utt2prev.items():
+        if prev == NO_PREVIOUS:
+            pairing[utt] = utt
+            continue
+        while True:
+            donor = rng.choice(donors)
+            if session[donor] != session[utt]:
+                break
+        pairing[utt] = donor
+    return pairing
+
+
+def opposite_pairing(utts: List[str], items: Dict[str, Item], seed: int = 0) -> Dict[str, str]:
+    """utt -> donor: each P/W item takes the context of an item of the other sense."""
+    by_word: Dict[str, List[str]] = {}
+    for utt, item in items.items():
+        if item.kind in CONTEXT_DECIDED:
+            by_word.setdefault(item.word, []).append(utt)
+    rng = random.Random(seed)
+    pairing = {}
+    for utt in utts:
+        item = items.get(utt)
+        if item is None or item.kind not in CONTEXT_DECIDED:
+            pairing[utt] = utt
+            continue
+        donors = by_word.get(item.alternative)
+        if not donors:
+            raise ConditionError(f"utterance {utt}: no P/W item spells {item.alternative!r}, "
+                                 "so it has no opposite context")
+        pairing[utt] = rng.choice(donors)
+    return pairing
+
+
+def read_scp_lines(scp: Path) -> Dict[str, str]:
+    """utt -> ``<ark>:<offset>`` of a kaldiio scp."""
+    return {fields[0]: fields[1] for _, fields in read_table(scp, min_fields=2, max_fields=2)}
+
+
+def write_condition(pairing: Dict[str, str], source_dir: Path, scp_name: str,
+                    out_dir: Path) -> None:
+    """Write ``out_dir/<scp_name>`` (re-paired entries), ``map`` and ``text`` if the source has one."""
+    source_scp = source_dir / scp_name
+    entries = read_scp_lines(source_scp)
+    missing = [d for d in pairing.values() if d not in entries]
+    if missing:
+        raise ConditionError(f"{source_scp}: no context for utterance {missing[0]}")
+    texts: Optional[Dict[str, str]] = None
+    if (source_dir / "text").is_file():
+        texts = read_text(source_dir / "text")
+    write_table_atomic(out_dir / "map", pairing.items())
+    if texts is not None:
+        write_table_atomic(out_dir / "text", ((u, texts.get(d, "")) for u, d in pairing.items()))
+    write_table_atomic(out_dir / scp_name, ((u, entries[d]) for u, d in pairing.items()))

@@ -1,0 +1,162 @@
+"""RESULTS.md and RESULTS.png from the records of :mod:`espnet_gcft.recipe.results`."""
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from espnet_gcft.recipe.results import NEEDS
+
+logger = logging.getLogger(__name__)
+
+TABLES = [
+    ("Context-decided words: forced choice between the two spellings",
+     ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C"]),
+    ("Forced choice by cue: seen in training or only in test",
+     ["homophone_acc_P_seen_cue", "homophone_acc_P_unseen_cue", "homophone_acc_W_seen_cue",
+      "homophone_acc_W_unseen_cue"]),
+    ("Decoded words", ["wer", "cer", "context_word_acc", "context_word_alt", "context_word_other"]),
+    ("Task scores", ["f1_micro", "f1_macro", "label_f1_micro", "label_f1_macro", "macro_f1",
+                     "accuracy"]),
+    ("What the context knew", ["student_teacher_cos", "student_sense_acc_P", "student_sense_acc_W",
+                               "student_sense_acc_C", "llm_has_right", "llm_has_alt"]),
+]
+CHART_METRICS = ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C", "cer"]
+
+
+def count_checkpoint_params(path: Path) -> Optional[int]:
+    """Parameters stored in an ESPnet checkpoint (a state dict)."""
+    import torch
+
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return int(sum(t.numel() for t in state.values() if t.is_floating_point()))
+
+
+def count_hf_params(name: Optional[str], causal_lm: bool) -> Optional[int]:
+    """Parameters of a transformers model, counted on the meta device (no weights loaded)."""
+    if not name:
+        return None
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+    from espnet_gcft.context.backends import loadable_model
+
+    try:
+        path, _ = loadable_model(name)
+        config = AutoConfig.from_pretrained(path)
+        with torch.device("meta"):
+            model = (AutoModelForCausalLM if causal_lm else AutoModel).from_config(config)
+        return int(sum(p.numel() for p in model.parameters()))
+    except (OSError, ValueError) as error:
+        logger.warning(f"cannot count the parameters of {name}: {error}")
+        return None
+
+
+def inference_params(exp_dir: Path, variants: List[str], model_file: str, llm: Optional[str],
+                     text_encoder: Optional[str]) -> Dict[str, Optional[int]]:
+    """Parameters each variant runs at inference: its model plus what it needs besides."""
+    encoder = count_hf_params(text_encoder, causal_lm=False)
+    llm_count = count_hf_params(llm, causal_lm=True) if "gen_inject" in variants else None
+    params = {}
+    for variant in variants:
+        own = count_checkpoint_params(exp_dir / variant / model_file)
+        extra = {"inject_gt": [encoder], "gen_inject": [encoder, llm_count]}.get(variant, [])
+        params[variant] = None if own is None or None in extra else own + sum(extra)
+    return params
+
+
+def _p(value: Optional[float]) -> str:
+    if value is None:
+        return ""
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _cell(record: dict) -> str:
+    if "ci_low" not in record:
+        return f"{record['value']:.1f}"
+    return f"{record['value']:.1f} [{record['ci_low']:.1f}, {record['ci_high']:.1f}]"
+
+
+def _table(records: List[dict], metrics: List[str], dset: str) -> List[str]:
+    by_key = {(r["variant"], r["condition"], r["metric"]): r for r in records if r["set"] == dset}
+    present = [m for m in metrics if any(k[2] == m for k in by_key)]
+    if not present:
+        return []
+    rows = sorted({(v, c) for v, c, _ in by_key}, key=lambda vc: (
+        [r["variant"] for r in records].index(vc[0]), vc[1] != "gt", vc[1]))
+    header = "| variant | condition |"
+    rule = "|---|---|"
+    for metric in present:
+        n = next(by_key[k].get("n") for k in by_key if k[2] == metric)
+        header += f" {metric} (n={n}) | p |"
+        rule += "---|---|"
+    lines = [header, rule]
+    for variant, condition in rows:
+        cells = []
+        for metric in present:
+            record = by_key.get((variant, condition, metric))
+            cells += ([_cell(record), _p(record.get("p_vs_baseline"))] if record else ["", ""])
+        if any(cells):
+            lines.append(f"| {variant} | {condition} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _millions(count: Optional[int]) -> str:
+    return "n/a" if count is None else f"{count / 1e6:.2f}M"
+
+
+def results_markdown(records: List[dict], test_sets: List[str], header: str,
+                     params: Dict[str, Optional[int]], chart: Optional[str],
+                     context_table: str = "") -> str:
+    """The RESULTS.md text: header, chart, one table per metric group and set, costs."""
+    lines = [header, ""]
+    if chart:
+        lines += [f"![results]({chart})", ""]
+    for dset in test_sets:
+        for title, metrics in TABLES:
+            table = _table(records, metrics, dset)
+            if table:
+                lines += [f"## {title} ({dset})", ""] + table + [""]
+    variants = list(dict.fromkeys(r["variant"] for r in records))
+    lines += ["## Cost at inference", "", "| variant | params at inference | needs at inference |",
+              "|---|---|---|"]
+    lines += [f"| {v} | {_millions(params.get(v))} | {NEEDS.get(v, '')} |" for v in variants]
+    if context_table:
+        lines += ["", "## Context sources", "", context_table]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def chart(records: List[dict], dset: str, out: Path) -> None:
+    """Bars with 95% error bars: forced-choice accuracies and CER per variant and condition."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in CHART_METRICS
+               if any(r["metric"] == m and r["set"] == dset for r in records)]
+    if not metrics:
+        return
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        chosen = [r for r in records if r["metric"] == metric and r["set"] == dset]
+        labels = [r["variant"] + ("" if r["condition"] == "gt" else f"\n{r['condition']}")
+                  for r in chosen]
+        values = [r["value"] for r in chosen]
+        errors = [[r["value"] - r.get("ci_low", r["value"]) for r in chosen],
+                  [r.get("ci_high", r["value"]) - r["value"] for r in chosen]]
+        colors = ["tab:gray" if r["condition"] != "gt" else "tab:blue" for r in chosen]
+        ax.bar(range(len(chosen)), values, yerr=errors, capsize=3, color=colors)
+        ax.set_xticks(range(len(chosen)))
+        ax.set_xticklabels(labels, rotation=90, fontsize=7)
+        if metric.startswith("homophone_acc"):
+            ax.axhline(50, color="black", linestyle="--", linewidth=0.8)
+            ax.set_ylim(0, 100)
+        ax.set_title(f"{metric} ({dset})", fontsize=9)
+        ax.set_ylabel("percent (95% interval)")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
