@@ -189,6 +189,8 @@ def test_ctrl_c_cancels_the_array(slurm, tmp_path):
     try:
         wait_for(lambda: any(state == "R" for _, state in squeue(slurm, "nap")), 30,
                  "squeue to show the job running")
+        # "R" in squeue comes before the task's shell has opened its log
+        wait_for((tmp_path / "log/nap.1.log").is_file, 30, "the task to open its log")
         start = time.monotonic()
         job.send_signal(signal.SIGINT)
         _, err = job.communicate(timeout=20)
