@@ -13,7 +13,7 @@ set -euo pipefail
     --token_type char \
     --prompts "title" \
     --context_prompt title \
-    --gen_max_new_tokens 16 \
+    --gen_max_new_tokens 12 \
     --pretrain_config conf/pretrain.yaml \
     --train_jobs 2 \
     --pooling mean \
