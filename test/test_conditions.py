@@ -1,0 +1,103 @@
+"""Decode-time conditions (shuffled, opposite) and the diagnostics of what a context knew."""
+
+import json
+
+import numpy as np
+import pytest
+
+from espnet_gcft.context.kaldi import read_text
+from espnet_gcft.recipe.conditions import (
+    ConditionError,
+    opposite_pairing,
+    sessions_of,
+    shuffled_pairing,
+)
+from espnet_gcft.recipe.diagnostics import llm_diagnostics, student_diagnostics
+from espnet_gcft.scoring.homophones import Item
+from gcft_helpers import run_cli, write_contexts
+
+# two sessions of three utterances, one of one
+UTT2PREV = {"a0": "-", "a1": "a0", "a2": "a1", "b0": "-", "b1": "b0", "b2": "b1", "c0": "-"}
+ITEMS = {"a1": Item("a1", "P", 3, "knight", "night"), "a2": Item("a2", "C", 3, "night", "knight"),
+         "b1": Item("b1", "W", 3, "night", "knight"), "b2": Item("b2", "P", 3, "knight", "night")}
+
+
+def test_sessions_follow_utt2prev():
+    sessions = sessions_of(UTT2PREV)
+    assert sessions["a2"] == sessions["a0"] == "a0" and sessions["b1"] == "b0"
+    assert sessions["c0"] == "c0"
+
+
+def test_shuffled_takes_another_sessions_context_and_keeps_first_utterances():
+    pairing = shuffled_pairing(UTT2PREV, seed=3)
+    sessions = sessions_of(UTT2PREV)
+    for utt, donor in pairing.items():
+        if UTT2PREV[utt] == "-":
+            assert donor == utt
+        else:
+            assert sessions[donor] != sessions[utt] and UTT2PREV[donor] != "-"
+    assert pairing == shuffled_pairing(UTT2PREV, seed=3)  # fixed by the seed
+    with pytest.raises(ConditionError, match="two sessions"):
+        shuffled_pairing({"a0": "-", "a1": "a0"})
+
+
+def test_opposite_gives_context_decided_items_the_other_senses_context():
+    pairing = opposite_pairing(list(UTT2PREV), ITEMS, seed=0)
+    assert pairing["a1"] == "b1" and pairing["b1"] in ("a1", "b2")
+    assert pairing["b2"] == "b1"
+    # a C item and the other utterances keep their own context
+    assert pairing["a2"] == "a2" and pairing["a0"] == "a0"
+    lonely = {"a1": Item("a1", "P", 3, "pear", "pair")}
+    with pytest.raises(ConditionError, match="utterance a1: no P/W item spells 'pair'"):
+        opposite_pairing(["a1"], lonely)
+
+
+def test_cli_writes_a_repaired_scp_into_the_same_ark(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "utt2prev").write_text("".join(f"{u} {p}\n" for u, p in UTT2PREV.items()))
+    (data / "homophones").write_text("".join(
+        f"{u} {i.kind} {i.position} {i.word} {i.alternative}\n" for u, i in ITEMS.items()))
+    source = tmp_path / "prev_gt"
+    contexts = {u: np.zeros((0, 2), np.float32) if p == "-" else
+                np.full((1, 2), float(index), np.float32)
+                for index, (u, p) in enumerate(UTT2PREV.items())}
+    write_contexts(source / "emb_mean", contexts)
+    (source / "text").write_text("".join(f"{u} cue of {u}\n" for u in UTT2PREV))
+    out = tmp_path / "prev_gt_opposite"
+    run_cli("espnet_gcft.bin.context_condition", "--condition", "opposite", "--data_dir", data,
+            "--source_dir", source, "--scp_name", "emb_mean.scp", "--out_dir", out)
+    import kaldiio
+
+    repaired = dict(kaldiio.load_scp(str(out / "emb_mean.scp")))
+    donors = dict(line.split() for line in (out / "map").read_text().splitlines())
+    for utt in UTT2PREV:
+        np.testing.assert_array_equal(repaired[utt], contexts[donors[utt]])
+        assert read_text(out / "text")[utt] == f"cue of {donors[utt]}"
+    assert donors["a1"] == "b1"
+    proc = run_cli("espnet_gcft.bin.context_condition", "--condition", "opposite", "--data_dir",
+                   tmp_path / "nowhere", "--source_dir", source, "--out_dir", out, check=False)
+    assert proc.returncode == 1 and "context_condition: error:" in proc.stderr
+
+
+def test_student_diagnostics_tell_a_sense_carrying_student_from_a_constant_one():
+    knight, night = np.array([[1.0, 0.2]]), np.array([[0.2, 1.0]])
+    teacher = {"a1": knight, "b1": night, "b2": knight, "a2": np.zeros((0, 2))}
+    items = {u: i for u, i in ITEMS.items() if u != "a2"}
+    good = {"a1": knight, "b1": night, "b2": knight}
+    records = student_diagnostics(good, teacher, items)
+    assert records["student_sense_acc_P"]["value"] == 100.0 and records["student_sense_acc_P"]["n"] == 2
+    assert records["student_teacher_cos"]["value"] == pytest.approx(100.0)
+    constant = {u: np.array([[1.0, 1.0]]) for u in good}
+    records = student_diagnostics(constant, teacher, items)
+    assert records["student_sense_acc_P"]["value"] + records["student_sense_acc_W"]["value"] < 200
+    assert records["student_teacher_cos"]["n"] == 3  # a2 has no teacher
+
+
+def test_llm_diagnostics_count_spellings_in_the_generated_context():
+    generated = {"a1": "The Knight's Sword", "b1": "A quiet night (knight?)", "b2": "Castles"}
+    records = llm_diagnostics(generated, ITEMS)
+    # P/W items: a1 right, b1 right and alternative, b2 neither
+    assert records["llm_has_right"]["value"] == pytest.approx(200 / 3, abs=1e-3)
+    assert records["llm_has_alt"]["value"] == pytest.approx(100 / 3, abs=1e-3)
+    assert json.loads(json.dumps(records))["llm_has_right"]["n"] == 3
