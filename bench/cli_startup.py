@@ -5,9 +5,9 @@ Usage::
 
     tools/venv/bin/python bench/cli_startup.py [--runs 3]
 
-Times fresh interpreters (best of ``--runs``) that import the inference module
+Times fresh interpreters (best of ``--runs``) that import the inference CLI
 (what gcft_train / gcft_inference pay before any work) as shipped, and the same
-plus forcing the modules ``espnet_gcft.asr`` defers (``g2p_en``,
+plus forcing the modules the CLIs defer (``g2p_en``,
 ``tacotron_cleaner.cleaners``: inflect and NLTK), which is what every start
 paid before. Prints ``name: value`` lines.
 """
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-AS_SHIPPED = "import espnet_gcft.asr.inference"
+AS_SHIPPED = "import espnet_gcft.bin.gcft_inference"
 FORCED = AS_SHIPPED + "; import g2p_en, tacotron_cleaner.cleaners as c; g2p_en.G2p; c.english_cleaners"
 
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from espnet_gcft.context.kaldi import read_text
+from espnet_gcft.fileio import read_text
 from espnet_gcft.recipe.conditions import (
     ConditionError,
     opposite_pairing,

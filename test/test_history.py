@@ -11,7 +11,7 @@ from espnet_gcft.context.history import (
     previous_texts,
     read_utt2prev,
 )
-from espnet_gcft.context.kaldi import TableError
+from espnet_gcft.fileio import TableError
 from gcft_helpers import run_cli
 
 

@@ -206,22 +206,43 @@ def test_corpus_gpu_configs_build_and_train(variant, wav2vec2_dir, tmp_path):
     assert ("loss_ctx" in stats) == (mode == "distill")
 
 
-def test_espnet_side_defers_g2p_and_cleaner_imports_until_used():
-    """espnet_gcft.asr keeps g2p_en / tacotron_cleaner unloaded until a name of theirs is read."""
+def test_the_clis_defer_g2p_and_cleaner_imports_until_used():
+    """The ESPnet-side CLIs keep g2p_en / tacotron_cleaner unloaded until a name of theirs is read."""
     import subprocess
     import sys
 
     code = (
-        "import sys, espnet_gcft.asr.task;"
+        "import sys, espnet_gcft.bin.gcft_inference;"
         "m = sys.modules['g2p_en']; print(type(m).__name__, 'inflect' in sys.modules);"
         "import g2p_en; print(g2p_en.G2p.__module__);"
         "from espnet2.text.cleaner import TextCleaner; print(TextCleaner(['tacotron'])('Hi 2'))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    lines = proc.stdout.splitlines()  # ESPnet prints its own notices to stdout too
+    lines = proc.stdout.splitlines()
     assert "_DeferredModule False" in lines
     assert lines.index("g2p_en.g2p") == lines.index("_DeferredModule False") + 1
     assert lines[-1] == "HI TWO"
+
+
+def test_the_python_api_imports_quietly_and_changes_nothing_process_wide():
+    """No NLTK download refusals, flash-attn notice or FutureWarnings from ESPnet's imports;
+    no stand-ins left in sys.modules, and the caller's own FutureWarnings still shown."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, warnings;"
+        "import espnet_gcft.asr.inference, espnet_gcft.asr.task;"
+        "print('deferred', type(sys.modules.get('g2p_en')).__name__ == '_DeferredModule');"
+        "print('stdout kept', sys.stdout is sys.__stdout__, sys.stderr is sys.__stderr__);"
+        "warnings.warn('the caller', FutureWarning)"
+    )
+    proc = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True,
+                          text=True, check=True)
+    assert proc.stdout.splitlines() == ["deferred False", "stdout kept True True"], proc.stdout
+    assert proc.stderr.count("FutureWarning") == 1 and "FutureWarning: the caller" in proc.stderr
+    for noise in ("nltk_data", "Flash Attention"):
+        assert noise not in proc.stdout + proc.stderr
 
 
 def test_distill_training_without_context_is_an_error(models):

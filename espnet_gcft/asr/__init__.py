@@ -1,9 +1,8 @@
-"""The ESPnet plugin: GCFTASRModel, GCFTTask and GCFTSpeech2Text."""
+"""The ESPnet plugin: GCFTASRModel, GCFTTask and GCFTSpeech2Text.
+
+Importing it changes nothing process-wide: ESPnet's imports run inside
+:func:`~espnet_gcft.asr.compat.quiet_imports`; the deferred imports that speed
+up a CLI's start are made by the CLIs themselves (``espnet_gcft.bin``).
+"""
 
 import torch  # noqa: F401  (torch's import walks sys.modules: it goes first)
-
-from espnet_gcft.asr.compat import defer_import
-
-# Before any ESPnet import: see defer_import.
-defer_import("g2p_en")
-defer_import("tacotron_cleaner.cleaners")

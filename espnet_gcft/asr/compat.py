@@ -1,11 +1,18 @@
 """The one place where espnet_gcft reaches into ESPnet module globals."""
 
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 import importlib.machinery
 import importlib.util
+import io
+import re
 import sys
 import types
 from typing import Any, Iterator
+import warnings
+
+# What ESPnet's imports print that says nothing to a GCFT user: g2p_en's NLTK
+# data downloads (refused offline), the optional flash-attn notice.
+IMPORT_NOISE = re.compile(r"^(\[nltk_data\]|Failed to import Flash Attention)")
 
 
 @contextmanager
@@ -40,6 +47,39 @@ class _DeferredModule(types.ModuleType):
         return getattr(real, attr)
 
 
+@contextmanager
+def quiet_imports() -> Iterator[None]:
+    """Import ESPnet without its import-time noise, and change nothing else.
+
+    Inside the block, FutureWarnings (ESPnet decorates functions with the
+    deprecated ``torch.cuda.amp.autocast``) are ignored, and what the imports
+    print is captured; afterwards every printed line is passed on except the
+    known noise (:data:`IMPORT_NOISE`). The warning filters, ``sys.stdout``
+    and ``sys.stderr`` are restored, so the caller's process is as before.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with warnings.catch_warnings(), redirect_stdout(out), redirect_stderr(err):
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        for captured, stream in ((out, sys.stdout), (err, sys.stderr)):
+            kept = [line for line in captured.getvalue().splitlines(keepends=True)
+                    if not IMPORT_NOISE.match(line)]
+            stream.write("".join(kept))
+
+
+def defer_unused_imports() -> None:
+    """Defer the ESPnet dependencies no GCFT recipe uses (see :func:`defer_import`).
+
+    A process-wide change (stand-ins in ``sys.modules``): only the command-line
+    entry points call it, before they import ESPnet; importing the package
+    does not.
+    """
+    defer_import("g2p_en")
+    defer_import("tacotron_cleaner.cleaners")
+
+
 def defer_import(name: str) -> None:
     """Put a stand-in for ``name`` in ``sys.modules`` that imports it at first use.
 
@@ -47,7 +87,8 @@ def defer_import(name: str) -> None:
     module; ``g2p_en`` imports ``inflect`` and NLTK and tries to download NLTK
     data, although GCFT recipes tokenize into characters or BPE;
     ``tacotron_cleaner.cleaners`` imports ``inflect`` too, for a text cleaner
-    they do not use. Together 2-3 s of every CLI start (bench/cli_startup.py). ``g2p_en.G2p`` (or any public name) still works: reading
+    they do not use. Together 2-3 s of every CLI start (bench/cli_startup.py).
+    ``g2p_en.G2p`` (or any public name) still works: reading
     it imports the real module. Dunder lookups (which torch and transformers
     make on every loaded module) do not. A package that is not installed is
     left to the real import.

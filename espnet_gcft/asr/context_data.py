@@ -11,10 +11,11 @@ from typing import Optional, Union
 import kaldiio
 import numpy as np
 
-from espnet_gcft.context.kaldi import read_keys
+from espnet_gcft.errors import InputError
+from espnet_gcft.fileio import read_keys
 
 
-class ContextDataError(ValueError):
+class ContextDataError(InputError, ValueError):
     """A context file that does not fit: names the file, the line and the utterance."""
 
 

@@ -19,16 +19,19 @@ from audio alone and refuse a context.
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
-import espnet2.bin.asr_inference as espnet_asr_inference
-from espnet2.bin.asr_inference import Speech2Text
-from espnet2.main_funcs.pack_funcs import unpack
 import numpy as np
 import torch
 
-from espnet_gcft.asr.compat import swapped_attribute
+from espnet_gcft.asr.compat import quiet_imports, swapped_attribute
 from espnet_gcft.asr.context_data import check_context_matrix
 from espnet_gcft.asr.model import ContextError, GCFTASRModel
 from espnet_gcft.asr.task import GCFTTask
+from espnet_gcft.errors import MissingInputError
+
+with quiet_imports():  # ESPnet's imports print NLTK download errors, FutureWarnings
+    import espnet2.bin.asr_inference as espnet_asr_inference
+    from espnet2.bin.asr_inference import Speech2Text
+    from espnet2.main_funcs.pack_funcs import unpack
 
 # Checkpoints tried, in order, when a model is loaded from an exp dir.
 MODEL_FILES = ("valid.loss.ave.pth", "valid.acc.ave.pth", "valid.loss.best.pth", "latest.pth")
@@ -88,12 +91,12 @@ class GCFTSpeech2Text(Speech2Text):
             files = unpack(model, model.parent / (model.name + ".unpacked"))
             return cls(files["asr_train_config"], files["asr_model_file"], **kwargs)
         if not (model / "config.yaml").is_file():
-            raise FileNotFoundError(f"{model}: neither a packed model nor an exp dir with config.yaml")
+            raise MissingInputError(f"{model}: neither a packed model nor an exp dir with config.yaml")
         names = [model_file] if model_file else MODEL_FILES
         for name in names:
             if (model / name).is_file():
                 return cls(model / "config.yaml", model / name, **kwargs)
-        raise FileNotFoundError(f"{model}: none of {', '.join(names)} found")
+        raise MissingInputError(f"{model}: none of {', '.join(names)} found")
 
     @property
     def context_mode(self) -> str:

@@ -6,16 +6,20 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 import torch
 from typeguard import typechecked
 
-from espnet2.asr.espnet_model import ESPnetASRModel
-from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet_gcft.asr.compat import quiet_imports
+from espnet_gcft.errors import InputError
 from espnet_gcft.nn import DISTANCES, AbsContextFusion, AbsContextStudent, utterance_distances
+
+with quiet_imports():  # ESPnet's imports print NLTK download errors, FutureWarnings
+    from espnet2.asr.espnet_model import ESPnetASRModel
+    from espnet2.torch_utils.device_funcs import force_gatherable
 
 CONTEXT_MODES = ("none", "inject", "distill")
 FUSION_INPUTS = ("teacher", "student")
 FUSION_POSITIONS = ("after_frontend", "after_encoder")
 
 
-class ContextError(ValueError):
+class ContextError(InputError, ValueError):
     """A context input that does not fit the model (names the utterance)."""
 
 

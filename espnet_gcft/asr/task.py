@@ -17,12 +17,7 @@ the text of the same set (see :func:`espnet_gcft.asr.context_data.validate_conte
 import argparse
 from typing import Tuple
 
-import espnet2.tasks.asr as espnet_asr_task
-from espnet2.asr.espnet_model import ESPnetASRModel
-from espnet2.tasks.asr import ASRTask
-from espnet2.train.class_choices import ClassChoices
-from espnet2.utils.types import str2bool
-from espnet_gcft.asr.compat import swapped_attribute
+from espnet_gcft.asr.compat import quiet_imports, swapped_attribute
 from espnet_gcft.asr.context_data import validate_context_scp
 from espnet_gcft.asr.model import GCFTASRModel
 from espnet_gcft.nn import (
@@ -31,6 +26,13 @@ from espnet_gcft.nn import (
     CrossAttentionFusion,
     PoolingFCStudent,
 )
+
+with quiet_imports():  # ESPnet's imports print NLTK download errors, FutureWarnings
+    import espnet2.tasks.asr as espnet_asr_task
+    from espnet2.asr.espnet_model import ESPnetASRModel
+    from espnet2.tasks.asr import ASRTask
+    from espnet2.train.class_choices import ClassChoices
+    from espnet2.utils.types import str2bool
 
 model_choices = ClassChoices(
     "model",

@@ -25,16 +25,13 @@ import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
 from espnet_gcft.context.history import read_utt2prev
-from espnet_gcft.context.kaldi import TableError
 from espnet_gcft.recipe.conditions import (
     CONDITIONS,
-    ConditionError,
     opposite_pairing,
     shuffled_pairing,
     write_condition,
 )
 from espnet_gcft.scoring.homophones import read_homophones
-from espnet_gcft.scoring.trn import ScoringError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -54,8 +51,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
-    errors = (ConditionError, ScoringError, TableError, FileNotFoundError)
-    with reported_errors("context_condition", errors):
+    with reported_errors("context_condition"):
         utt2prev = read_utt2prev(args.data_dir / "utt2prev")
         if args.condition == "shuffled":
             pairing = shuffled_pairing(utt2prev, args.seed)

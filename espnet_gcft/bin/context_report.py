@@ -27,10 +27,10 @@ import numpy as np
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
 from espnet_gcft.context.embed import POOLINGS, TextEncoder
-from espnet_gcft.context.history import HistoryError, previous_texts, read_utt2prev
-from espnet_gcft.context.kaldi import TableError, read_text, transcript_file, write_text_atomic
-from espnet_gcft.context.models import EMBEDDED_ENCODER, ModelNotFound
+from espnet_gcft.context.history import previous_texts, read_utt2prev
+from espnet_gcft.context.models import EMBEDDED_ENCODER
 from espnet_gcft.context.report import ReportError, SourceInput, markdown_table, report_source
+from espnet_gcft.fileio import read_text, transcript_file, write_text_atomic
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -68,8 +68,7 @@ def embed_all(encoder: TextEncoder, texts, batch_size: int):
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
-    errors = (ReportError, HistoryError, TableError, ModelNotFound, FileNotFoundError)
-    with reported_errors("context_report", errors):
+    with reported_errors("context_report"):
         texts = read_text(transcript_file(args.data_dir, args.text))
         utt2prev = read_utt2prev(args.data_dir / "utt2prev")
         sources = args.sources or sorted(p.name for p in args.context_dir.iterdir()

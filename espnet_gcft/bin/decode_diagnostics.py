@@ -29,10 +29,9 @@ import sys
 import kaldiio
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
-from espnet_gcft.context.kaldi import TableError, read_text, write_text_atomic
+from espnet_gcft.fileio import read_text, write_text_atomic
 from espnet_gcft.recipe.diagnostics import llm_diagnostics, student_diagnostics
 from espnet_gcft.scoring.homophones import read_homophones
-from espnet_gcft.scoring.trn import ScoringError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -49,8 +48,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
-    with reported_errors("decode_diagnostics", (ScoringError, TableError, FileNotFoundError,
-                                                ValueError)):
+    with reported_errors("decode_diagnostics"):
         if (args.student is None) != (args.teacher is None):
             raise ValueError("--student and --teacher go together")
         if args.student is None and args.generated is None:

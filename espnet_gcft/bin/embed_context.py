@@ -25,9 +25,9 @@ from pathlib import Path
 import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
-from espnet_gcft.context.embed import POOLINGS, EmbeddingError, TextEncoder, check_same_ids, embed_texts
-from espnet_gcft.context.kaldi import TableError, file_hash, read_text
-from espnet_gcft.context.models import EMBEDDED_ENCODER, ModelNotFound
+from espnet_gcft.context.embed import POOLINGS, TextEncoder, check_same_ids, embed_texts
+from espnet_gcft.context.models import EMBEDDED_ENCODER
+from espnet_gcft.fileio import file_hash, read_text
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -55,8 +55,7 @@ def main(argv=None) -> None:
     if len(args.text) != len(args.out_dir):
         parser.error(f"{len(args.text)} --text file(s) but {len(args.out_dir)} --out_dir(s)")
     setup_logging()
-    with reported_errors("embed_context", (EmbeddingError, TableError, ModelNotFound,
-                                           FileNotFoundError)):
+    with reported_errors("embed_context"):
         # every input is checked before the encoder loads or anything is written
         all_texts = [read_text(path) for path in args.text]
         if args.data_dir is not None:

@@ -18,8 +18,7 @@ from pathlib import Path
 import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
-from espnet_gcft.context.kaldi import TableError
-from espnet_gcft.recipe.format_data import FormatError, format_data
+from espnet_gcft.recipe.format_data import format_data
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -35,7 +34,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
-    with reported_errors("format_data", (FormatError, TableError, FileNotFoundError)):
+    with reported_errors("format_data"):
         count = format_data(args.data_dir, args.out_dir, args.fs, args.nj)
     logging.info(f"{args.out_dir}: {count} utterances")
 

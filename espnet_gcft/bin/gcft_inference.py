@@ -32,20 +32,23 @@ from pathlib import Path
 import sys
 from typing import List, Optional
 
-from espnet2.fileio.read_text import read_2columns_text
-from espnet2.train.dataset import ESPnetDataset
-from espnet2.utils import config_argparse
-from espnet2.utils.types import str_or_none
-import kaldiio
-from tqdm import tqdm
+from espnet_gcft.asr.compat import defer_unused_imports
 
-from espnet_gcft.asr.context_data import ContextDataError, validate_context_scp
-from espnet_gcft.asr.inference import DECODE_MODES, GCFTSpeech2Text
-from espnet_gcft.asr.model import ContextError
-from espnet_gcft.bin.common import reported_errors
-from espnet_gcft.context.kaldi import TableError, read_text
-from espnet_gcft.scoring.homophones import read_homophones, swap_word
-from espnet_gcft.scoring.trn import ScoringError
+defer_unused_imports()  # a CLI: before ESPnet is imported (see defer_import)
+
+from espnet2.fileio.read_text import read_2columns_text  # noqa: E402
+from espnet2.train.dataset import ESPnetDataset  # noqa: E402
+from espnet2.utils import config_argparse  # noqa: E402
+from espnet2.utils.types import str_or_none  # noqa: E402
+import kaldiio  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from espnet_gcft.asr.context_data import validate_context_scp  # noqa: E402
+from espnet_gcft.asr.inference import DECODE_MODES, GCFTSpeech2Text  # noqa: E402
+from espnet_gcft.bin.common import reported_errors, setup_logging  # noqa: E402
+from espnet_gcft.errors import InputError, MissingInputError  # noqa: E402
+from espnet_gcft.fileio import read_text  # noqa: E402
+from espnet_gcft.scoring.homophones import read_homophones, swap_word  # noqa: E402
 
 OUTPUT_FILES = ("text", "token", "token_int", "score")
 
@@ -84,10 +87,13 @@ def decode(args: argparse.Namespace) -> int:
     triples = [tuple(t) for t in args.data_path_and_name_and_type]
     for triple in triples:
         if len(triple) != 3:
-            raise ValueError(f"--data_path_and_name_and_type wants path,name,type; got {triple}")
+            raise InputError(f"--data_path_and_name_and_type wants path,name,type; got {triple}")
+        if not Path(triple[0]).is_file():
+            raise MissingInputError(f"{triple[0]} (--data_path_and_name_and_type {triple[1]}): "
+                                    "no such file")
     by_name = {name: (path, kind) for path, name, kind in triples}
     if "speech" not in by_name:
-        raise ValueError("--data_path_and_name_and_type needs a `speech` entry")
+        raise InputError("--data_path_and_name_and_type needs a `speech` entry")
     s2t = GCFTSpeech2Text.from_pretrained(
         args.model,
         model_file=args.model_file,
@@ -102,18 +108,18 @@ def decode(args: argparse.Namespace) -> int:
     speech_ids = list(read_2columns_text(by_name["speech"][0]))
     if s2t.context_mode == "inject":
         if "context" not in by_name:
-            raise ValueError("an 'inject' model needs a `context` entry (path,context,kaldi_ark)")
+            raise InputError("an 'inject' model needs a `context` entry (path,context,kaldi_ark)")
         validate_context_scp(by_name["context"][0], s2t.asr_model.context_dim,
                              required_keys_file=by_name["speech"][0])
     elif "context" in by_name:
-        raise ValueError(
+        raise InputError(
             f"a {s2t.context_mode!r} model runs from audio alone: drop the `context` entry"
         )
     items = {}
     references = {}
     if args.homophones is not None:
         if args.reference is None:
-            raise ValueError("--homophones needs --reference (the target texts of the set)")
+            raise InputError("--homophones needs --reference (the target texts of the set)")
         items = read_homophones(args.homophones)
         references = read_text(args.reference)
     dataset = ESPnetDataset(triples, float_dtype="float32")
@@ -130,7 +136,7 @@ def decode(args: argparse.Namespace) -> int:
         lines["score"].append(f"{utt_id} {score}")
         if utt_id in items:
             if utt_id not in references:
-                raise ValueError(f"{args.reference}: no reference for utterance {utt_id}")
+                raise InputError(f"{args.reference}: no reference for utterance {utt_id}")
             reference = references[utt_id]
             right, alternative = s2t.ctc_log_likelihood(
                 encoded, [reference, swap_word(reference, items[utt_id])])
@@ -169,10 +175,8 @@ def write_decode_dir(output_dir: Path, lines: dict, students: Optional[dict] = N
 
 def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
-    logging.basicConfig(level=args.log_level,
-                        format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    errors = (ContextDataError, ContextError, FileNotFoundError, ScoringError, TableError)
-    with reported_errors("gcft_inference", errors):
+    setup_logging(args.log_level)
+    with reported_errors("gcft_inference"):
         count = decode(args)
     logging.info(f"decoded {count} utterances into {args.output_dir}")
 

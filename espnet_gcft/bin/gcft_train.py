@@ -19,7 +19,11 @@ It is ESPnet's ``asr_train`` with the GCFT task: ``--model gcft`` and its
 are ESPnet's own.
 """
 
-from espnet_gcft.asr.task import GCFTTask
+from espnet_gcft.asr.compat import defer_unused_imports
+
+defer_unused_imports()  # a CLI: before ESPnet is imported (see defer_import)
+
+from espnet_gcft.asr.task import GCFTTask  # noqa: E402
 
 
 def get_parser():

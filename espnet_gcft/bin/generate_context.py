@@ -4,10 +4,10 @@ Usage::
 
     python -m espnet_gcft.bin.generate_context --data_dir data/dev --prompt title \\
         --out_dir dump/context/dev/gen_title
-    # a 7B model on a GPU with vLLM, one of 8 Slurm array tasks
+    # a 7B model on a GPU with vLLM, the 4th of 8 Slurm array tasks (numbered 1-8)
     python -m espnet_gcft.bin.generate_context --data_dir data/train --prompt next_sentence \\
         --model mistralai/Mistral-7B-Instruct-v0.2 --backend vllm --device cuda \\
-        --shard 3/8 --out_dir dump/context/train/gen_next_sentence/shard.3
+        --shard 4/8 --out_dir dump/context/train/gen_next_sentence/shard.4
     python -m espnet_gcft.bin.merge_context --data_dir data/train \\
         --out_dir dump/context/train/gen_next_sentence dump/context/train/gen_next_sentence/shard.*
 
@@ -27,12 +27,12 @@ from pathlib import Path
 import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
-from espnet_gcft.context.backends import BACKENDS, BackendError, GenerationParams, build_backend
-from espnet_gcft.context.generate import GenerationError, generate_context, parse_shard
-from espnet_gcft.context.history import HistoryError, previous_texts, read_utt2prev
-from espnet_gcft.context.kaldi import TableError, read_text, transcript_file
-from espnet_gcft.context.models import EMBEDDED_LLM, ModelNotFound
-from espnet_gcft.context.prompts import PromptError, get_prompt
+from espnet_gcft.context.backends import BACKENDS, GenerationParams, build_backend
+from espnet_gcft.context.generate import generate_context, parse_shard
+from espnet_gcft.context.history import previous_texts, read_utt2prev
+from espnet_gcft.context.models import EMBEDDED_LLM
+from espnet_gcft.context.prompts import get_prompt
+from espnet_gcft.fileio import read_text, transcript_file
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -63,7 +63,7 @@ def get_parser() -> argparse.ArgumentParser:
     add("--temperature", type=float, default=0.7)
     add("--top_p", type=float, default=0.9)
     add("--seed", type=int, default=0)
-    add("--shard", default=None, help="i/n: process shard i (0-based) of n only")
+    add("--shard", default=None, help="i/n: process shard i of n only (1 <= i <= n, as job numbers)")
     add("--reuse_dir", type=Path, action="append", default=[],
         help="output dir of another run (e.g. the training set's) whose outputs for the "
              "same prompt, model, parameters and input are reused; repeatable")
@@ -74,9 +74,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
-    errors = (GenerationError, BackendError, HistoryError, PromptError, TableError,
-              ModelNotFound, FileNotFoundError, ValueError)
-    with reported_errors("generate_context", errors):
+    with reported_errors("generate_context"):
         prompt = get_prompt(args.prompt, args.prompt_file)
         shard = parse_shard(args.shard)
         params = GenerationParams(args.max_new_tokens, args.do_sample, args.temperature,

@@ -17,8 +17,8 @@ from pathlib import Path
 import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
-from espnet_gcft.context.history import HistoryError, previous_texts, read_utt2prev
-from espnet_gcft.context.kaldi import TableError, read_text, transcript_file, write_table_atomic
+from espnet_gcft.context.history import previous_texts, read_utt2prev
+from espnet_gcft.fileio import read_text, transcript_file, write_table_atomic
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -36,7 +36,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
-    with reported_errors("make_prev_text", (HistoryError, TableError, FileNotFoundError, ValueError)):
+    with reported_errors("make_prev_text"):
         texts = read_text(transcript_file(args.data_dir, args.text))
         previous = previous_texts(texts, read_utt2prev(args.data_dir / "utt2prev"), args.num_prev)
         write_table_atomic(args.out_dir / "text", previous.items())

@@ -31,10 +31,9 @@ import subprocess
 import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
-from espnet_gcft.context.kaldi import write_text_atomic
+from espnet_gcft.fileio import write_text_atomic
 from espnet_gcft.recipe.results import METRICS, collect_records, run_facts
 from espnet_gcft.recipe.results_report import chart, inference_params, results_markdown
-from espnet_gcft.scoring.trn import ScoringError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -78,7 +77,7 @@ def main(argv=None) -> None:
     setup_logging()
     json_path = args.json or args.out.with_suffix(".json")
     raw_dir = args.raw_dir or args.context_dir.parent / "raw"
-    with reported_errors("make_results", (FileNotFoundError, ScoringError)):
+    with reported_errors("make_results"):
         records = collect_records(args.exp_dir, raw_dir, args.variants, args.test_sets,
                                   args.conditions, args.task)
         if not records:

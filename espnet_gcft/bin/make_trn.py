@@ -17,9 +17,7 @@ from pathlib import Path
 import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
-from espnet_gcft.context.kaldi import TableError
 from espnet_gcft.recipe.trn import make_trn
-from espnet_gcft.scoring.trn import ScoringError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -34,7 +32,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
-    with reported_errors("make_trn", (ScoringError, TableError, FileNotFoundError)):
+    with reported_errors("make_trn"):
         count = make_trn(args.data_dir, args.decode_dirs, args.out_dir)
     logging.info(f"{args.out_dir}: {count} utterances")
 

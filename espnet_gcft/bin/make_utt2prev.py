@@ -25,11 +25,9 @@ from espnet_gcft.bin.common import reported_errors, setup_logging
 from espnet_gcft.context.history import (
     NO_PREVIOUS,
     ORDERS,
-    HistoryError,
     build_utt2prev,
     write_utt2prev,
 )
-from espnet_gcft.context.kaldi import TableError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -46,7 +44,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
-    with reported_errors("make_utt2prev", (HistoryError, TableError, FileNotFoundError)):
+    with reported_errors("make_utt2prev"):
         utt2prev = build_utt2prev(args.data_dir, args.order, args.utt2session)
     path = write_utt2prev(args.data_dir, utt2prev)
     first = sum(prev == NO_PREVIOUS for prev in utt2prev.values())

@@ -16,8 +16,8 @@ from pathlib import Path
 import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
-from espnet_gcft.context.generate import GenerationError, merge_shards
-from espnet_gcft.context.kaldi import TableError, read_text
+from espnet_gcft.context.generate import merge_shards
+from espnet_gcft.fileio import read_text
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
-    with reported_errors("merge_context", (GenerationError, TableError, FileNotFoundError)):
+    with reported_errors("merge_context"):
         utts = list(read_text(args.data_dir / "text"))
         count = merge_shards(utts, args.shard_dirs, args.out_dir)
     logging.info(f"merged {len(args.shard_dirs)} shards into {args.out_dir}: {count} utterances")

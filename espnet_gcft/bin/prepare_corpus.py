@@ -34,9 +34,7 @@ from pathlib import Path
 import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
-from espnet_gcft.context.history import HistoryError
-from espnet_gcft.context.kaldi import TableError
-from espnet_gcft.recipe.corpora import CorpusError, check_audio, write_data_dir
+from espnet_gcft.recipe.corpora import check_audio, write_data_dir
 from espnet_gcft.recipe.corpora import librilight, slue
 
 TASKS = {"slue-voxpopuli": ("ner", "asr"), "slue-voxceleb": ("sentiment", "asr"), "librilight": ("asr",)}
@@ -63,8 +61,7 @@ def main(argv=None) -> None:
     if task not in TASKS[args.corpus]:
         get_parser().error(f"--task {task}: {args.corpus} supports {', '.join(TASKS[args.corpus])}")
     corpus_dir = args.corpus_dir.resolve()
-    errors = (CorpusError, HistoryError, TableError, FileNotFoundError)
-    with reported_errors("prepare_corpus", errors):
+    with reported_errors("prepare_corpus"):
         if args.corpus == "librilight":
             sets, order = librilight.read_sets(corpus_dir), "librispeech"
         elif args.corpus == "slue-voxpopuli":

@@ -31,9 +31,7 @@ from pathlib import Path
 import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
-from espnet_gcft.context.kaldi import TableError
 from espnet_gcft.scoring.score import TASKS, score
-from espnet_gcft.scoring.trn import ScoringError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -56,7 +54,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging("WARNING")
-    with reported_errors("score", (ScoringError, TableError, FileNotFoundError)):
+    with reported_errors("score"):
         scores = score(args.task, args.ref, args.hyp, args.sclite, not args.no_sclite,
                        args.result_txt, args.homophones, args.forced_choice)
     print(json.dumps(scores, sort_keys=True))

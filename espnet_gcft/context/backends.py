@@ -18,12 +18,13 @@ from typing import List, Optional, Tuple
 
 from espnet_gcft.context.models import resolve_model
 from espnet_gcft.context.prompts import Prompt
+from espnet_gcft.errors import InputError
 
 logger = logging.getLogger(__name__)
 BACKENDS = ("transformers", "vllm")
 
 
-class BackendError(RuntimeError):
+class BackendError(InputError, RuntimeError):
     """A backend that cannot be used (missing package, bad option)."""
 
 

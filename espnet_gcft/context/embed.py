@@ -23,14 +23,15 @@ import kaldiio
 import numpy as np
 from tqdm import tqdm
 
-from espnet_gcft.context.kaldi import key_mismatch, read_table, write_text_atomic
 from espnet_gcft.context.models import resolve_model
+from espnet_gcft.errors import InputError
+from espnet_gcft.fileio import key_mismatch, read_table, write_text_atomic
 
 logger = logging.getLogger(__name__)
 POOLINGS = ("cls", "mean", "sequence")
 
 
-class EmbeddingError(RuntimeError):
+class EmbeddingError(InputError, RuntimeError):
     """Bad embedding input or output (names the utterance)."""
 
 

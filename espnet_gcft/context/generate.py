@@ -28,8 +28,9 @@ import zlib
 from tqdm import tqdm
 
 from espnet_gcft.context.backends import GenerationParams, LLMBackend
-from espnet_gcft.context.kaldi import read_text, write_table_atomic, write_text_atomic
 from espnet_gcft.context.prompts import Prompt
+from espnet_gcft.errors import InputError
+from espnet_gcft.fileio import read_text, write_table_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 RECORDS = "generation.jsonl"
@@ -44,7 +45,7 @@ _LABEL = re.compile(
 _QUOTES = ('"', "'", "“", "”", "*", "`")
 
 
-class GenerationError(RuntimeError):
+class GenerationError(InputError, RuntimeError):
     """Bad generation input or state (names the file, line or utterance)."""
 
 
@@ -76,13 +77,14 @@ def shard_of(utt: str, num_shards: int) -> int:
 
 
 def parse_shard(spec: Optional[str]) -> Optional[Tuple[int, int]]:
-    """``"i/n"`` (0 <= i < n) -> ``(i, n)``."""
+    """``"i/n"`` with 1 <= i <= n (job numbers as ESPnet's runners count them,
+    from 1) -> the 0-based ``(i - 1, n)`` that :func:`shard_of` returns."""
     if spec is None:
         return None
     match = re.fullmatch(r"(\d+)/(\d+)", spec)
-    if match is None or not int(match[1]) < int(match[2]):
-        raise GenerationError(f"--shard must be i/n with 0 <= i < n, got {spec!r}")
-    return int(match[1]), int(match[2])
+    if match is None or not 1 <= int(match[1]) <= int(match[2]):
+        raise GenerationError(f"--shard must be i/n with 1 <= i <= n, got {spec!r}")
+    return int(match[1]) - 1, int(match[2])
 
 
 @dataclass

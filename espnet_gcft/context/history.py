@@ -10,12 +10,13 @@ from pathlib import Path
 import re
 from typing import Callable, Dict, List, Optional, Tuple
 
-from espnet_gcft.context.kaldi import read_table, utterance_ids, write_table_atomic
+from espnet_gcft.errors import InputError
+from espnet_gcft.fileio import read_table, utterance_ids, write_table_atomic
 
 NO_PREVIOUS = "-"
 
 
-class HistoryError(ValueError):
+class HistoryError(InputError, ValueError):
     """Bad input to the history builder; names the file, line and utterance."""
 
 

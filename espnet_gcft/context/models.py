@@ -14,6 +14,8 @@ import importlib.util
 from pathlib import Path
 from typing import Optional, Tuple
 
+from espnet_gcft.errors import InputError
+
 EMBEDDED_LLM = "smollm2-135m-instruct"
 EMBEDDED_ENCODER = "all-minilm-l6-v2"
 _EMBEDDED = {
@@ -23,7 +25,7 @@ _EMBEDDED = {
 }
 
 
-class ModelNotFound(RuntimeError):
+class ModelNotFound(InputError, RuntimeError):
     """An embedded model whose package is not installed."""
 
 

@@ -21,8 +21,10 @@ from typing import Dict, List, Optional, Union
 
 import yaml
 
+from espnet_gcft.errors import InputError
 
-class PromptError(ValueError):
+
+class PromptError(InputError, ValueError):
     """A malformed prompt or prompt file."""
 
 

@@ -26,13 +26,14 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from espnet_gcft.context.history import NO_PREVIOUS
+from espnet_gcft.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 METRICS = ("sim_current", "sim_shuffled", "lift", "top1", "mrr", "echo")
 
 
-class ReportError(ValueError):
+class ReportError(InputError, ValueError):
     """Inputs that cannot be reported on (names the source and utterances)."""
 
 

@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from espnet_gcft.context.history import NO_PREVIOUS
-from espnet_gcft.context.kaldi import read_table, read_text, write_table_atomic
+from espnet_gcft.errors import InputError
+from espnet_gcft.fileio import read_table, read_text, write_table_atomic
 from espnet_gcft.scoring.homophones import Item
 
 CONDITIONS = ("shuffled", "opposite")
 CONTEXT_DECIDED = ("P", "W")
 
 
-class ConditionError(ValueError):
+class ConditionError(InputError, ValueError):
     """Inputs that cannot be re-paired (names the file and the utterance)."""
 
 

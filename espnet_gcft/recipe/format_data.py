@@ -15,14 +15,15 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import soundfile
 
-from espnet_gcft.context.kaldi import read_table, utterance_ids, write_table_atomic
+from espnet_gcft.errors import InputError
+from espnet_gcft.fileio import read_table, utterance_ids, write_table_atomic
 
 # Files copied unchanged when present (a set without references has no text
 # and transcript).
 COPIED = ("text", "transcript", "utt2spk", "utt2prev", "homophones", "utt2sentiment")
 
 
-class FormatError(RuntimeError):
+class FormatError(InputError, RuntimeError):
     """Bad input audio or data dir; names the utterance and the file."""
 
 

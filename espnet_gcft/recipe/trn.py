@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Dict, List
 
-from espnet_gcft.context.kaldi import read_table, read_text, utterance_ids, write_table_atomic
+from espnet_gcft.fileio import read_table, read_text, utterance_ids, write_table_atomic
 from espnet_gcft.scoring.trn import ScoringError, write_trn
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from espnet_gcft.context.kaldi import read_table
+from espnet_gcft.fileio import read_table
 from espnet_gcft.scoring.slu import FILL, NER_TYPES, SENTIMENTS, SEP
 from espnet_gcft.scoring.stats import wilson_interval
 from espnet_gcft.scoring.trn import ScoringError

@@ -3,12 +3,13 @@
 from pathlib import Path
 from typing import Dict, Iterable, Tuple, Union
 
-from espnet_gcft.context.kaldi import key_mismatch, write_text_atomic
+from espnet_gcft.errors import InputError
+from espnet_gcft.fileio import key_mismatch, write_text_atomic
 
 PathLike = Union[str, Path]
 
 
-class ScoringError(ValueError):
+class ScoringError(InputError, ValueError):
     """Inputs that cannot be scored (names the file and the utterance)."""
 
 

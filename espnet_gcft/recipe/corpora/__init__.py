@@ -21,7 +21,8 @@ import soundfile
 from tqdm import tqdm
 
 from espnet_gcft.context.history import build_utt2prev
-from espnet_gcft.context.kaldi import write_table_atomic
+from espnet_gcft.errors import InputError
+from espnet_gcft.fileio import write_table_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ DATA_FILES = ("wav.scp", "segments", "text", "transcript", "utt2spk", "spk2utt",
               "utt2prev")
 
 
-class CorpusError(ValueError):
+class CorpusError(InputError, ValueError):
     """Bad corpus input; the message names the file and line (or the directory)."""
 
 

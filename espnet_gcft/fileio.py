@@ -1,4 +1,9 @@
-"""Kaldi-style tables (``<key> <value ...>`` per line), read strictly, written atomically."""
+"""Kaldi-style tables (``<key> <value ...>`` per line), read strictly, written atomically.
+
+The table I/O every layer uses (data dirs, context texts, scores): a line
+that is malformed or not UTF-8, a repeated key or a missing file is an
+:class:`~espnet_gcft.errors.InputError` naming the file and line.
+"""
 
 import hashlib
 import os
@@ -6,11 +11,35 @@ from pathlib import Path
 import tempfile
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
+from espnet_gcft.errors import InputError, MissingInputError
+
 PathLike = Union[str, Path]
 
 
-class TableError(ValueError):
+class TableError(InputError, ValueError):
     """A malformed table line; the message names the file and line."""
+
+
+def read_lines(path: PathLike) -> Iterator[Tuple[int, str]]:
+    """Yield ``(line number, line)`` of a UTF-8 text file, newline included.
+
+    Raises:
+        MissingInputError: the file does not exist.
+        TableError: a line with bytes that are not UTF-8 (file, line and byte named).
+    """
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise MissingInputError(f"{path}: no such file") from None
+    with f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise TableError(
+                    f"{path}:{lineno}: not UTF-8 (byte {raw[error.start]:#04x} at column "
+                    f"{error.start + 1}): {raw[:80]!r}"
+                ) from None
 
 
 def read_table(
@@ -22,20 +51,17 @@ def read_table(
         TableError: a line with fewer than ``min_fields`` or more than
             ``max_fields`` whitespace-separated fields.
     """
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) < min_fields or (max_fields is not None and len(fields) > max_fields):
-                expected = (
-                    f"{min_fields}" if max_fields == min_fields else f"at least {min_fields}"
-                )
-                raise TableError(
-                    f"{path}:{lineno}: expected {expected} fields, got {len(fields)}: "
-                    f"{line.rstrip()[:80]!r}"
-                )
-            yield lineno, fields
+    for lineno, line in read_lines(path):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) < min_fields or (max_fields is not None and len(fields) > max_fields):
+            expected = f"{min_fields}" if max_fields == min_fields else f"at least {min_fields}"
+            raise TableError(
+                f"{path}:{lineno}: expected {expected} fields, got {len(fields)}: "
+                f"{line.rstrip()[:80]!r}"
+            )
+        yield lineno, fields
 
 
 def read_keys(path: PathLike) -> Dict[str, int]:
@@ -61,7 +87,7 @@ def utterance_ids(data_dir: PathLike) -> Tuple[Path, Dict[str, int]]:
     for name in ("text", "segments", "wav.scp"):
         if (data_dir / name).is_file():
             return data_dir / name, read_keys(data_dir / name)
-    raise FileNotFoundError(f"{data_dir} has neither text, segments nor wav.scp")
+    raise MissingInputError(f"{data_dir} has neither text, segments nor wav.scp")
 
 
 def transcript_file(data_dir: PathLike, name: Optional[str] = None) -> Path:
@@ -82,18 +108,17 @@ def read_text(path: PathLike) -> Dict[str, str]:
     """Read ``<utt> <text ...>`` (the text may be empty); repeated ids are errors."""
     texts: Dict[str, str] = {}
     lines: Dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.rstrip("\n").split(maxsplit=1)
-            if not parts:
-                continue
-            utt = parts[0]
-            if utt in texts:
-                raise TableError(
-                    f"{path}: utterance {utt} appears on line {lines[utt]} and line {lineno}"
-                )
-            texts[utt] = " ".join(parts[1].split()) if len(parts) > 1 else ""
-            lines[utt] = lineno
+    for lineno, line in read_lines(path):
+        parts = line.rstrip("\n").split(maxsplit=1)
+        if not parts:
+            continue
+        utt = parts[0]
+        if utt in texts:
+            raise TableError(
+                f"{path}: utterance {utt} appears on line {lines[utt]} and line {lineno}"
+            )
+        texts[utt] = " ".join(parts[1].split()) if len(parts) > 1 else ""
+        lines[utt] = lineno
     return texts
 
 
