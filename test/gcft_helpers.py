@@ -200,7 +200,9 @@ SETS = ["train", "dev", "test"]
 # one epoch of pretraining and of each variant.
 QUICK = ["--local_data_opts", "--max_sessions 6", "--prompts", "title", "--context_prompt", "title",
          "--gen_max_new_tokens", "8", "--train_jobs", "2", "--train_config_dir", "conf_quick",
-         "--pretrain_config", "conf_quick/pretrain.yaml"]
+         "--pretrain_config", "conf_quick/pretrain.yaml", "--gen_nj", "2"]
+# The quick run's job runner: refuses job 0 like ESPnet's run.pl (numbering from 1).
+STRICT_RUNNER = Path(__file__).resolve().parent / "fixtures" / "strict_run.sh"
 
 
 def copy_recipe(root: Path, source: Path = RECIPE, outputs: bool = False, quick: bool = True) -> Path:

@@ -16,8 +16,8 @@ from espnet_gcft.context.generate import (
     parse_shard,
     read_records,
 )
-from espnet_gcft.context.kaldi import read_text
 from espnet_gcft.context.prompts import BUILTIN_PROMPTS, Prompt, PromptError, get_prompt, load_prompt_file
+from espnet_gcft.fileio import read_text
 from gcft_helpers import run_cli
 
 PARAMS = GenerationParams(max_new_tokens=6)
@@ -184,8 +184,9 @@ def test_vllm_without_the_package_is_a_clear_error():
 
 
 def test_parse_shard():
-    assert parse_shard("1/4") == (1, 4)
-    for bad in ("4/4", "a/b", "1"):
+    # job numbers from 1, as ESPnet's runners count them; 0-based inside
+    assert parse_shard("1/4") == (0, 4) and parse_shard("4/4") == (3, 4)
+    for bad in ("0/4", "5/4", "a/b", "1"):
         with pytest.raises(GenerationError, match="--shard"):
             parse_shard(bad)
 
@@ -193,12 +194,12 @@ def test_parse_shard():
 def test_cli_generates_and_merges(tmp_path, corpus):
     data = corpus / "data"
     out = tmp_path / "gen"
-    for index in range(2):
+    for index in (1, 2):
         run_cli("espnet_gcft.bin.generate_context", "--data_dir", data, "--prompt", "topic",
                 "--out_dir", out / f"shard.{index}", "--max_new_tokens", "4", "--shard", f"{index}/2",
                 "--no_progress")
     run_cli("espnet_gcft.bin.merge_context", "--data_dir", data, "--out_dir", out,
-            out / "shard.0", out / "shard.1")
+            out / "shard.1", out / "shard.2")
     texts = read_text(out / "text")
     assert list(texts) == list(read_text(data / "text"))
     assert texts["1-10-0000"] == "" and texts["1-10-0001"]

@@ -1,21 +1,26 @@
-# Job runners of the recipes (sourced by gcft.sh): "local" runs on this machine
-# (utils/run.sh), "slurm" submits array jobs with sbatch (utils/slurm.sh, defaults
-# in the recipe's conf/slurm.conf). Pick one with cmd_backend=slurm ./run.sh ...
+# Job runners of the recipes (sourced by gcft.sh), all with the calling
+# convention of ESPnet's run.pl: <runner> [options] [JOB=1:N] <log> <command>.
+# Pick one with cmd_backend=... ./run.sh ...:
+#   local  (default) runs on this machine (utils/run.sh)
+#   slurm  submits array jobs with sbatch (utils/slurm.sh, defaults in the
+#          recipe's conf/slurm.conf)
+#   any other value is taken as the runner command itself, e.g. ESPnet's own
+#          cmd_backend="utils/queue.pl --config conf/queue.conf" (the recipes
+#          number jobs from 1, as run.pl/queue.pl/slurm.pl require)
 cmd_backend=${cmd_backend:-local}
 
-if [ "${cmd_backend}" = local ]; then
-    export train_cmd="utils/run.sh"
-    export cuda_cmd="utils/run.sh"
-    export decode_cmd="utils/run.sh"
-    export gen_cmd="utils/run.sh"
-    export embed_cmd="utils/run.sh"
-elif [ "${cmd_backend}" = slurm ]; then
-    export train_cmd="utils/slurm.sh --config conf/slurm.conf"
-    export cuda_cmd="utils/slurm.sh --config conf/slurm.conf"
-    export decode_cmd="utils/slurm.sh --config conf/slurm.conf"
-    export gen_cmd="utils/slurm.sh --config conf/slurm.conf"
-    export embed_cmd="utils/slurm.sh --config conf/slurm.conf"
-else
-    echo "cmd.sh: unknown cmd_backend=${cmd_backend} (local or slurm)" >&2
+case "${cmd_backend}" in
+    local) runner="utils/run.sh" ;;
+    slurm) runner="utils/slurm.sh --config conf/slurm.conf" ;;
+    *) runner=${cmd_backend} ;;
+esac
+if ! command -v "${runner%% *}" >/dev/null 2>&1; then
+    echo "cmd.sh: cmd_backend=${cmd_backend}: neither local, slurm nor a runner command that exists" >&2
     return 1
 fi
+export train_cmd="${runner}"
+export cuda_cmd="${runner}"
+export decode_cmd="${runner}"
+export gen_cmd="${runner}"
+export embed_cmd="${runner}"
+unset runner

@@ -36,7 +36,7 @@ nj=4                     # parallel jobs for data formatting and embedding
 ngpu=0                   # GPUs for training and decoding (0: CPU)
 python=python3           # python interpreter (path.sh puts the venv first)
 dumpdir=dump             # where formatted data and contexts go
-expdir=exp               # where experiments go
+expdir=""                # where experiments go (default: exp, or exp/<ssl> with --ssl)
 # == Data ==
 task=asr                 # asr | ner | sentiment: what the target text holds
 local_data_opts=""       # options passed to local/data.sh
@@ -47,7 +47,8 @@ fs=16000                 # sampling rate of the formatted audio
 token_type=char          # char | bpe
 nbpe=100                 # sentencepiece vocabulary size (bpe)
 ssl_init_config=""       # wav2vec2 JSON config: stage 2 builds a randomly initialised model in exp/ssl/<name> (smoke tests)
-results=RESULTS.md       # stage 8 table of --expdir (RESULTS.json and RESULTS.png go next to it)
+results=""               # stage 8 table of --expdir (default: RESULTS.md, or RESULTS_<ssl>.md with --ssl; RESULTS.json and RESULTS.png go next to it)
+ssl=""                   # S3PRL upstream to fine-tune (wav2vec2, hubert, wavlm_base_plus, ...): sets frontend_conf.upstream of every config (empty: as the configs say)
 # == Context ==
 prompts="next_sentence title"  # LLM prompts, one source gen_<prompt> each
 prompt_file=""           # YAML file with more prompts
@@ -90,6 +91,16 @@ if [ $# -ne 0 ]; then
     echo "${help_message}" >&2
     exit 2
 fi
+# One experiment dir and one RESULTS per upstream, so that runs of several
+# upstreams sit side by side; the upstream goes first in the model options so
+# that the user's --model_args can still override anything.
+if [ -n "${ssl}" ]; then
+    expdir=${expdir:-exp/${ssl}}
+    results=${results:-RESULTS_${ssl}.md}
+    model_args="--frontend_conf frontend_conf.upstream=${ssl}${model_args:+ ${model_args}}"
+fi
+expdir=${expdir:-exp}
+results=${results:-RESULTS.md}
 for name in train_set valid_set test_sets; do
     if [ -z "${!name}" ]; then
         echo "${help_message}" >&2
@@ -220,6 +231,31 @@ pool_wait() {
     fi
 }
 
+# Ctrl-C (SIGINT to the whole process group) or SIGTERM: stop every job this
+# run started. Background jobs of a script ignore SIGINT (bash starts them so),
+# so a Slurm runner under a pool job would never see the Ctrl-C and its jobs
+# would keep running; each descendant gets SIGTERM instead, on which
+# utils/slurm.sh cancels its job with scancel.
+descendants() {
+    local child
+    for child in $(pgrep -P "$1" 2>/dev/null); do
+        descendants "${child}"
+        echo "${child}"
+    done
+}
+on_interrupt() {
+    trap '' INT TERM
+    log "Interrupted: stopping the jobs of this run"
+    local pids
+    pids=$(descendants $$)
+    # shellcheck disable=SC2086
+    [ -z "${pids}" ] || kill -TERM ${pids} 2>/dev/null || true
+    wait 2>/dev/null || true
+    exit "$1"
+}
+trap 'on_interrupt 130' INT
+trap 'on_interrupt 143' TERM
+
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: local/data.sh ${local_data_opts}: corpus -> data/{${all_sets% }}"
     # shellcheck disable=SC2086
@@ -259,7 +295,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
         mkdir -p "${token_dir}"
         cut -d' ' -f2- "${dumpdir}/raw/${train_set}/text" > "${token_dir}/train_text"
         if [ "${token_type}" = bpe ]; then
-            ${python} -m espnet2.bin.spm_train --input="${token_dir}/train_text" \
+            ${python} -m espnet_gcft.bin.espnet_cli espnet2.bin.spm_train --input="${token_dir}/train_text" \
                 --vocab_size="${nbpe}" --model_type=unigram --model_prefix="${token_dir}/bpe" \
                 --character_coverage=1.0 --input_sentence_size=100000000 \
                 --user_defined_symbols="$(${python} -c 'from espnet_gcft.scoring.slu import NER_TYPES; print(",".join(NER_TYPES + ("FILL", "SEP")))')"
@@ -267,7 +303,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
         else
             bpe_opts=()
         fi
-        ${python} -m espnet2.bin.tokenize_text --token_type "${token_type}" "${bpe_opts[@]}" \
+        ${python} -m espnet_gcft.bin.espnet_cli espnet2.bin.tokenize_text --token_type "${token_type}" "${bpe_opts[@]}" \
             --input "${token_dir}/train_text" --output "${token_list}.tmp" --field 1- \
             --write_vocabulary true --add_symbol '<blank>:0' --add_symbol '<unk>:1' \
             --add_symbol '<sos/eos>:-1'
@@ -310,12 +346,12 @@ generate() {
         ${gen_cmd} --gpu "${gen_gpu}" "${out}/log/generate.log" \
             ${python} -m espnet_gcft.bin.generate_context "${gen_opts[@]}" --out_dir "${out}"
     else
-        shard_jobs=$((gen_nj - 1))
-        ${gen_cmd} --gpu "${gen_gpu}" JOB=0:"${shard_jobs}" "${out}/log/generate.JOB.log" \
+        # jobs numbered from 1, as ESPnet's run.pl/queue.pl/slurm.pl require
+        ${gen_cmd} --gpu "${gen_gpu}" JOB=1:"${gen_nj}" "${out}/log/generate.JOB.log" \
             ${python} -m espnet_gcft.bin.generate_context "${gen_opts[@]}" \
             --shard "JOB/${gen_nj}" --out_dir "${out}/shard.JOB"
         ${python} -m espnet_gcft.bin.merge_context --data_dir "${data}" --out_dir "${out}" \
-            $(for ((i = 0; i < gen_nj; i++)); do echo "${out}/shard.${i}"; done)
+            $(for ((i = 1; i <= gen_nj; i++)); do echo "${out}/shard.${i}"; done)
     fi
     write_stamp "${out}/text" "${key}"
 }
@@ -711,7 +747,7 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
         if fresh "${packed}" "${key}" "${model}"; then
             continue
         fi
-        ${python} -m espnet2.bin.pack asr --asr_train_config "${expdir}/${variant}/config.yaml" \
+        ${python} -m espnet_gcft.bin.espnet_cli espnet2.bin.pack asr --asr_train_config "${expdir}/${variant}/config.yaml" \
             --asr_model_file "${model}" --outpath "${packed}" > "${expdir}/${variant}/pack.log"
         write_stamp "${packed}" "${key}"
     done

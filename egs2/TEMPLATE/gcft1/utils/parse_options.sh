@@ -36,6 +36,17 @@ __gcft_help() {
     ' "${script}"
 }
 
+# The declared names: only these are options (a shell variable such as HOME is not).
+__gcft_declared=" $(awk '
+    /^# <options>/ { inside = 1; next }
+    /^# <\/options>/ { inside = 0 }
+    inside && /^[A-Za-z_][A-Za-z0-9_]*=/ { sub(/=.*/, ""); printf "%s ", $0 }
+' "$0")"
+if [ "${__gcft_declared}" = " " ]; then
+    echo "$0: no options declared between '# <options>' and '# </options>'" >&2
+    exit 2
+fi
+
 __gcft_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -61,7 +72,7 @@ while [ $# -gt 0 ]; do
     esac
     __gcft_name=${__gcft_name#--}
     __gcft_name=${__gcft_name//-/_}
-    if ! [[ "${__gcft_name}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || ! declare -p "${__gcft_name}" >/dev/null 2>&1; then
+    if ! [[ "${__gcft_name}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [[ "${__gcft_declared}" != *" ${__gcft_name} "* ]]; then
         __gcft_help "$0" >&2
         echo "$0: unknown option --${__gcft_name}" >&2
         exit 2
@@ -69,4 +80,4 @@ while [ $# -gt 0 ]; do
     printf -v "${__gcft_name}" '%s' "${__gcft_value}"
 done
 set -- "${__gcft_args[@]+"${__gcft_args[@]}"}"
-unset __gcft_args __gcft_name __gcft_value
+unset __gcft_args __gcft_name __gcft_value __gcft_declared

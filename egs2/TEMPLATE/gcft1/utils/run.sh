@@ -28,14 +28,11 @@ if [ $# -lt 2 ]; then
     exit 2
 fi
 
-first=1 last=1 var=""
-if [[ "$1" =~ ^([A-Za-z_][A-Za-z0-9_]*)=([0-9]+):([0-9]+)$ ]]; then
-    var=${BASH_REMATCH[1]} first=${BASH_REMATCH[2]} last=${BASH_REMATCH[3]}
-    shift
-elif [[ "$1" =~ ^([A-Za-z_][A-Za-z0-9_]*)=([0-9]+)$ ]]; then
-    var=${BASH_REMATCH[1]} first=${BASH_REMATCH[2]} last=${BASH_REMATCH[2]}
-    shift
-fi
+# shellcheck source=utils/job_range.sh
+. "$(dirname "${BASH_SOURCE[0]}")/job_range.sh"
+if job_range_parse "$1"; then shift; fi
+[ $# -ge 2 ] || { echo "usage: $0 [--max_jobs N] [JOB=1:N] <log> <command> [args...]" >&2; exit 2; }
+first=${job_first} last=${job_last}
 log_template=$1
 shift
 
@@ -45,10 +42,7 @@ quote_args() {  # print the arguments as one shell-quoted command line
     echo "${out% }"
 }
 
-substitute() {  # replace the job variable by the index in a string
-    local text=$1 index=$2
-    if [ -n "${var}" ]; then echo "${text//${var}/${index}}"; else echo "${text}"; fi
-}
+substitute() { job_substitute "$@"; }
 
 run_one() {
     local index=$1 log command

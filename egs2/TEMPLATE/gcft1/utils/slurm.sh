@@ -3,7 +3,7 @@
 #
 #   utils/slurm.sh [options] [JOB=1:N] <log> <command> [args...]
 #
-# Submits <command> as one job, or JOB=1..N (the range may start at 0) as one
+# Submits <command> as one job, or JOB=1..N as one
 # array job (every "JOB" in the log path and the command becomes the task
 # index), waits for it (sbatch --wait), and writes each task's log at the given
 # path (command first, exit status last), as utils/run.sh does. A single
@@ -68,22 +68,17 @@ done
 for ((i = 0; i < ${#args[@]}; i += 2)); do printf -v "${args[i]}" '%s' "${args[i + 1]}"; done
 [ $# -ge 2 ] || usage
 
-first=1 last=1 var=""
-if [[ "$1" =~ ^([A-Za-z_][A-Za-z0-9_]*)=([0-9]+):([0-9]+)$ ]]; then
-    var=${BASH_REMATCH[1]} first=$((10#${BASH_REMATCH[2]})) last=$((10#${BASH_REMATCH[3]})); shift
-elif [[ "$1" =~ ^([A-Za-z_][A-Za-z0-9_]*)=([0-9]+)$ ]]; then
-    var=${BASH_REMATCH[1]} first=$((10#${BASH_REMATCH[2]})) last=${first}; shift
-fi
+# shellcheck source=utils/job_range.sh
+job_range_sh=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/job_range.sh
+. "${job_range_sh}"
+if job_range_parse "$1"; then shift; fi
 [ $# -ge 2 ] || usage
-[ "${first}" -le "${last}" ] || { echo "$0: empty range ${var}=${first}:${last}" >&2; exit 2; }
+first=${job_first} last=${job_last} var=${job_var}
 log_template=$1
 shift
 command -v sbatch >/dev/null || { echo "$0: sbatch not found: is Slurm installed?" >&2; exit 1; }
 
-substitute() {  # replace the job variable by the index in a string (as utils/run.sh)
-    local text=$1 index=$2
-    if [ -n "${var}" ]; then echo "${text//${var}/${index}}"; else echo "${text}"; fi
-}
+substitute() { job_substitute "$@"; }
 
 # Paths in the job script are absolute, so the job does not depend on where
 # Slurm starts it; the job itself runs in the current directory.
@@ -101,15 +96,13 @@ jobid_file=${log_dir}/q/${name}.jobid
     echo "#!/usr/bin/env bash"
     echo "# written by utils/slurm.sh; submitted with sbatch --array ${first}-${last}"
     printf 'cd %q || exit 1\n' "$(pwd)"
-    printf 'var=%q\n' "${var}"
+    printf '. %q\n' "${job_range_sh}"
+    printf 'job_var=%q\n' "${var}"
     printf 'log_template=%q\n' "${log_template}"
     printf 'args=('; printf ' %q' "$@"; printf ' )\n'
     cat <<'SCRIPT'
 index=${SLURM_ARRAY_TASK_ID:-1}
-substitute() {
-    local text=$1
-    if [ -n "${var}" ]; then echo "${text//${var}/${index}}"; else echo "${text}"; fi
-}
+substitute() { job_substitute "$1" "${index}"; }
 log=$(substitute "${log_template}")
 cmd=()
 for arg in "${args[@]}"; do cmd+=("$(substitute "${arg}")"); done
@@ -174,7 +167,14 @@ cancel() {
     else
         echo "$0: interrupted before the job was submitted (${log_template})" >&2
     fi
+    # sbatch --wait polls the controller: once the job is cancelled there is
+    # nothing left to wait for, so do not let its polling delay the exit.
     kill "${sbatch_pid}" 2>/dev/null || true
+    for ((i = 0; i < 10; i++)); do
+        kill -0 "${sbatch_pid}" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "${sbatch_pid}" 2>/dev/null || true
     wait "${sbatch_pid}" 2>/dev/null || true
     exit "$1"
 }
