@@ -1,17 +1,23 @@
-# make setup | make demo | make test
+# make setup | make demo | make test | make check
 # Each target sets up what it needs: tools/venv (Python packages) and sclite.
 SHELL := /bin/bash
 VENV_PY := tools/venv/bin/python
 DEMO := egs2/mini_gcft/gcft1
 
-.PHONY: setup demo test
+.PHONY: setup demo test check
 
 setup:
 	tools/setup_venv.sh
 	tools/install_sctk.sh || echo "sclite unavailable: scoring will use jiwer"
 
+# Everything: unit, model and CLI tests, the recipes end to end, Slurm (what CI runs).
 test: setup
 	HF_HUB_OFFLINE=1 $(VENV_PY) -m pytest --durations=15 test
+
+# The fast lane while changing code: no training, no recipe run, no Slurm
+# (the tests marked slow are left out; see test/conftest.py).
+check: setup
+	HF_HUB_OFFLINE=1 $(VENV_PY) -m pytest -m "not slow" --durations=10 test
 
 # The embedded mini recipe, stages 1-8, all four variants, offline on the CPU.
 demo: setup
