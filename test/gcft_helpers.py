@@ -238,3 +238,23 @@ def run_recipe(recipe: Path, *args, check: bool = True, env: Optional[dict] = No
             f"run.sh {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
     return proc
+
+
+def check_ddp_training(exp: Path, variants) -> dict:
+    """What every rank of a 2-rank DDP training wrote (asr.ddp_audit), checked:
+    both ranks ran the same number of batches, different utterances at every
+    step, and ended with identical parameters. Returns {variant: rank-0 report}."""
+    import json
+
+    reports = {}
+    for variant in variants:
+        ranks = [json.loads((exp / variant / "ddp" / f"rank{k}.json").read_text()) for k in (0, 1)]
+        assert [r["rank"] for r in ranks] == [0, 1] and {r["world_size"] for r in ranks} == {2}
+        assert ranks[0]["batches_run"] == ranks[1]["batches_run"] > 0, variant
+        assert len(ranks[0]["batches"]) == len(ranks[1]["batches"]) > 0
+        for step, (first, second) in enumerate(zip(ranks[0]["batches"], ranks[1]["batches"])):
+            assert first and second, (variant, step)
+            assert not set(first) & set(second), (variant, step, first, second)
+        assert ranks[0]["parameter_digest"] == ranks[1]["parameter_digest"], variant
+        reports[variant] = ranks[0]
+    return reports

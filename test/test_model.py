@@ -309,3 +309,23 @@ def test_fusion_after_the_frontend_feeds_the_encoder(wav2vec2_dir, tmp_path):
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0
                for p in model.context_fusion.parameters())
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("multilayer", [True, False])
+def test_every_trainable_parameter_gets_a_gradient(mode, multilayer, wav2vec2_dir, tmp_path):
+    """What DDP without --unused_parameters needs: with multilayer_feature false the
+    S3PRL featurizer's layer weights never get a gradient, so the model freezes them."""
+    config = train_config(wav2vec2_dir, mode)
+    config["frontend_conf"]["multilayer_feature"] = multilayer
+    model, _ = build_model(config, tmp_path)
+    model.train()
+    batch = make_batch(context_rows=(1, 1))
+    if mode == "none":
+        batch.pop("context"), batch.pop("context_lengths")
+    loss, _, _ = model(**batch)
+    loss.backward()
+    missing = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert missing == []
+    weights = model.frontend.featurizer.weights
+    assert weights.requires_grad == multilayer

@@ -198,3 +198,22 @@ def test_jobs_are_numbered_from_one_for_espnet_runners(recipe, full_run):
     assert any("generate.JOB.log" in call for call in ranges)  # --gen_nj 2
     assert any("decode.JOB.log" in call for call in ranges)
     assert all(re.match(r"JOB=1:[0-9]+ ", call) for call in ranges), ranges
+
+
+def test_ddp_training_with_torchrun_through_the_recipe(recipe, full_run, tmp_path_factory):
+    """ESPnet's DDP on the CPU (gloo), 2 ranks started by torchrun inside the recipe's
+    own training step; the trained models decode."""
+    from gcft_helpers import check_ddp_training
+
+    copy = copy_recipe(tmp_path_factory.mktemp("ddp_repo"), recipe, outputs=True)
+    variants = "baseline"  # the variant that stopped at its first DDP step (test_model.py has why)
+    run_recipe(copy, *QUICK, "--stage", "5", "--stop_stage", "7", "--expdir", "exp_ddp",
+               "--pretrain_config", "", "--variants", variants, "--train_procs", "2",
+               "--conditions=")
+    reports = check_ddp_training(copy / "exp_ddp", variants.split())
+    for variant in variants.split():
+        log = (copy / "exp_ddp" / variant / "train.log").read_text()
+        assert "torch.distributed.run" in log.splitlines()[0]
+        score = json.loads((copy / "exp_ddp" / variant / "decode_test" / "score.json").read_text())
+        assert score["n_utterances"] > 0 and "wer" in score
+        assert reports[variant]["batches_run"] >= 2

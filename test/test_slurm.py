@@ -217,17 +217,19 @@ def test_recipe_stages_3_4_7_through_slurm_equal_the_local_run(slurm, mini_recip
     """Generation (2 shards), embedding and decoding (2 jobs) as Slurm array jobs."""
     import numpy as np
 
-    from gcft_helpers import QUICK, SETS, VARIANTS, copy_recipe, run_recipe
+    from gcft_helpers import QUICK, VARIANTS, copy_recipe, run_recipe
 
     recipe = copy_recipe(tmp_path_factory.mktemp("slurm_repo"), mini_recipe, outputs=True)
-    for dset in SETS:
-        shutil.rmtree(recipe / "dump" / "context" / dset)
+    # the test set's contexts and the default decodes again, through Slurm (the
+    # other sets are up to date and skipped; the decode-time conditions are left out)
+    shutil.rmtree(recipe / "dump" / "context" / "test")
     for variant in VARIANTS:
         shutil.rmtree(recipe / "exp" / variant / "decode_test")
     env = dict(slurm, cmd_backend="slurm")
     run_recipe(recipe, *QUICK, "--stage", "3", "--stop_stage", "4", "--gen_nj", "2", env=env)
-    run_recipe(recipe, *QUICK, "--stage", "7", "--stop_stage", "7", "--inference_nj", "2", env=env)
-    for dset in SETS:
+    run_recipe(recipe, *QUICK, "--stage", "7", "--stop_stage", "7", "--inference_nj", "2",
+               "--conditions=", env=env)
+    for dset in ["test"]:
         for source in ("prev_gt", "gen_title"):
             local = mini_recipe / "dump" / "context" / dset / source
             remote = recipe / "dump" / "context" / dset / source
@@ -265,8 +267,8 @@ def test_ctrl_c_on_the_recipe_cancels_the_training_jobs(slurm, mini_recipe, mini
 
     recipe = copy_recipe(tmp_path_factory.mktemp("interrupt_repo"), mini_recipe, outputs=True)
     env = dict(slurm, cmd_backend="slurm", HF_HUB_OFFLINE="1")
-    run = subprocess.Popen(["./run.sh", *QUICK, "--stage", "6", "--stop_stage", "6",
-                            "--expdir", "exp_interrupted"], cwd=recipe, env=env,
+    run = subprocess.Popen(["./run.sh", *QUICK, "--stage", "5", "--stop_stage", "6",
+                            "--expdir", "exp_interrupted", "--pretrain_config", ""], cwd=recipe, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            start_new_session=True)
     try:
@@ -283,3 +285,21 @@ def test_ctrl_c_on_the_recipe_cancels_the_training_jobs(slurm, mini_recipe, mini
             os.killpg(run.pid, signal.SIGKILL)
         for job_id, _ in squeue(slurm, "train"):
             subprocess.run(["scancel", job_id.split("_")[0]], env=slurm, check=False)
+
+
+def test_ddp_training_with_srun_on_the_cluster(slurm, mini_recipe, mini_run, tmp_path_factory):
+    """The recipe's training as one Slurm job of 2 tasks whose ranks srun starts
+    (ESPnet's --dist_launcher slurm, gloo on the CPU); the trained model decodes."""
+    from gcft_helpers import QUICK, check_ddp_training, copy_recipe, run_recipe
+
+    recipe = copy_recipe(tmp_path_factory.mktemp("srun_repo"), mini_recipe, outputs=True)
+    env = dict(slurm, cmd_backend="slurm")
+    run_recipe(recipe, *QUICK, "--stage", "5", "--stop_stage", "7", "--expdir", "exp_srun",
+               "--pretrain_config", "", "--variants", "gcaf", "--train_procs", "2",
+               "--dist_launcher", "slurm", "--conditions=", env=env)
+    check_ddp_training(recipe / "exp_srun", ["gcaf"])
+    log = (recipe / "exp_srun" / "gcaf" / "train.log").read_text()
+    assert log.splitlines()[0].startswith("# srun --ntasks 2")
+    assert ", job " in log  # written by the Slurm job
+    score = json.loads((recipe / "exp_srun" / "gcaf" / "decode_test" / "score.json").read_text())
+    assert score["n_utterances"] > 0

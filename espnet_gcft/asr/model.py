@@ -130,6 +130,26 @@ class GCFTASRModel(ESPnetASRModel):
         self._cos_ctx: Optional[torch.Tensor] = None
         # (B, Lq, C) student prediction of the last `encode` in distill mode.
         self.last_student_prediction: Optional[torch.Tensor] = None
+        # Set by the task in a distributed training (see asr.ddp_audit).
+        self.ddp_recorder = None
+        self._freeze_unused_layer_weights()
+
+    def _freeze_unused_layer_weights(self) -> None:
+        """Freeze the S3PRL featurizer's layer weights when the frontend does not use them.
+
+        ESPnet's S3PRL frontend with ``multilayer_feature: false`` (or one
+        ``layer``) hands its featurizer a single layer, so the layer weights
+        never get a gradient. A parameter that never gets one stops DDP at the
+        first step (unless ``--unused_parameters true``, which costs a graph
+        traversal every step); frozen, it is left out of the gradient
+        reduction and keeps its value, as it would anyway.
+        """
+        frontend = self.frontend
+        weights = getattr(getattr(frontend, "featurizer", None), "weights", None)
+        single_layer = (getattr(frontend, "multilayer_feature", True) is False
+                        or getattr(frontend, "layer", -1) != -1)
+        if isinstance(weights, torch.nn.Parameter) and single_layer:
+            weights.requires_grad_(False)
 
     def attach_context_modules(
         self,
@@ -343,6 +363,8 @@ class GCFTASRModel(ESPnetASRModel):
             context_lengths: (B,) rows per utterance (0 = no context).
             kwargs: ``utt_id`` (used in error messages) and ESPnet extras.
         """
+        if self.training and self.ddp_recorder is not None:
+            self.ddp_recorder.record(kwargs.get("utt_id"))
         if self.context_mode == "none":
             return super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
         if self.context_mode == "distill" and self.training and context is None:

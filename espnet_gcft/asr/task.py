@@ -15,10 +15,14 @@ the text of the same set (see :func:`espnet_gcft.asr.context_data.validate_conte
 """
 
 import argparse
+import logging
 from typing import Tuple
+
+import torch
 
 from espnet_gcft.asr.compat import quiet_imports, swapped_attribute
 from espnet_gcft.asr.context_data import validate_context_scp
+from espnet_gcft.asr.ddp_audit import BatchRecorder, write_rank_report
 from espnet_gcft.asr.model import GCFTASRModel
 from espnet_gcft.nn import (
     AbsContextFusion,
@@ -61,6 +65,9 @@ class GCFTTask(ASRTask):
         model_choices if c.name == "model" else c for c in ASRTask.class_choices_list
     ] + [context_fusion_choices, context_student_choices]
 
+    # The model this process trains, when it is a DDP rank (see build_model).
+    _rank_model = None
+
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser):
         super().add_task_arguments(parser)
@@ -84,6 +91,10 @@ class GCFTTask(ASRTask):
         """ESPnet's ASR model assembly, then the context modules the mode needs."""
         with swapped_attribute(espnet_asr_task, "model_choices", model_choices):
             model = super().build_model(args)
+        if isinstance(model, GCFTASRModel) and torch.distributed.is_initialized():
+            # a DDP rank: record what it trains on (main_worker writes it out)
+            model.ddp_recorder = BatchRecorder()
+            cls._rank_model = model
         if not isinstance(model, GCFTASRModel) or model.context_mode == "none":
             return model
         if model.fusion_position == "after_frontend":
@@ -113,7 +124,15 @@ class GCFTTask(ASRTask):
     def main_worker(cls, args: argparse.Namespace):
         if not args.collect_stats and not getattr(args, "skip_context_check", False):
             _check_context_data(args)
+        cls._rank_model = None
         super().main_worker(args)
+        model = cls._rank_model
+        if model is not None and not args.collect_stats and torch.distributed.is_initialized():
+            path = write_rank_report(model, model.ddp_recorder, args.output_dir)
+            logging.getLogger(__name__).warning(
+                f"rank {torch.distributed.get_rank()}: {model.ddp_recorder.count} training "
+                f"batches; parameters and batches in {path}"
+            )
 
 
 def _check_context_data(args: argparse.Namespace) -> None:

@@ -71,6 +71,9 @@ train_config_dir=conf    # holds train_<variant>.yaml for every variant
 model_args=""            # gcft_train options that shape the model, used by collect-stats and training (e.g. the SSL upstream)
 train_args=""            # extra options for gcft_train, training only
 train_jobs=1             # variants trained at the same time (CPU threads are shared out)
+train_procs=1            # DDP ranks per training (ESPnet's DDP; gloo on CPUs with --ngpu 0, one GPU per rank otherwise)
+dist_launcher=torchrun   # how the ranks start: torchrun (one machine, inside one job) | slurm (srun inside the Slurm job, needs cmd_backend=slurm; nodes via --train_nodes)
+train_nodes=1            # nodes of a --dist_launcher slurm training (train_procs ranks spread over them)
 pretrain_config=""       # context-free config trained once into <expdir>/pretrain; every variant starts from it (ESPnet --init_param)
 seed=0                   # training seed (ESPnet --seed) of the pretraining and every variant
 inference_config=conf/decode.yaml  # gcft_inference options (YAML)
@@ -109,6 +112,11 @@ for name in train_set valid_set test_sets; do
     fi
 done
 case "${task}" in asr|ner|sentiment) ;; *) echo "$0: --task must be asr, ner or sentiment" >&2; exit 2 ;; esac
+case "${dist_launcher}" in torchrun|slurm) ;; *) echo "$0: --dist_launcher must be torchrun or slurm" >&2; exit 2 ;; esac
+if [ "${dist_launcher}" = slurm ] && [ "${train_procs}" -gt 1 ] && [ "${cmd_backend:-local}" = local ]; then
+    echo "$0: --dist_launcher slurm starts the ranks with srun inside a Slurm job: use cmd_backend=slurm" >&2
+    exit 2
+fi
 case "${token_type}" in char|bpe) ;; *) echo "$0: --token_type must be char or bpe" >&2; exit 2 ;; esac
 for condition in ${conditions}; do
     case "${condition}" in shuffled|opposite|hyp) ;;
@@ -490,11 +498,34 @@ train_model() {
     mkdir -p "${dir}"
     touch "${dir}/.started"
     write_stamp "${dir}/.started" "${key}"
-    local init_opt=()
+    local init_opt=() launch=("${python}") runner_opts=() dist_opts=() rank_ngpu=${ngpu} job_gpu=${ngpu}
     [ -n "${init}" ] && init_opt=(--init_param "${init}")
+    if [ "${train_procs}" -gt 1 ]; then
+        # ESPnet's DDP with an external launcher: one process per rank, each
+        # with one GPU (or the CPU with gloo); ESPnet reads the ranks from the
+        # launcher's environment and shards every mini-batch over them.
+        local backend=nccl
+        [ "${ngpu}" -eq 0 ] && backend=gloo
+        if [ "${ngpu}" -gt 0 ]; then
+            rank_ngpu=1  # per rank; the job asks for one GPU per rank on each node
+            job_gpu=$(( (train_procs + train_nodes - 1) / train_nodes ))
+        fi
+        dist_opts=(--multiprocessing_distributed false --dist_backend "${backend}")
+        # the ranks share the job's cores (--num_threads is per rank)
+        threads=$(( threads / train_procs )); [ "${threads}" -ge 1 ] || threads=1
+        if [ "${dist_launcher}" = torchrun ]; then
+            launch=("${python}" -m torch.distributed.run --standalone --nproc_per_node "${train_procs}")
+        else
+            launch=(srun --ntasks "${train_procs}" --nodes "${train_nodes}" --kill-on-bad-exit=1 "${python}")
+            runner_opts=(--ntasks "${train_procs}" --nodes "${train_nodes}")
+            dist_opts+=(--dist_launcher slurm --dist_master_port "$(( 20000 + RANDOM % 20000 ))")
+        fi
+    fi
+    launch+=(-m)
     # shellcheck disable=SC2046,SC2086
-    OMP_NUM_THREADS=${threads} ${cuda_cmd} --gpu "${ngpu}" --num_threads "${threads}" "${dir}/train.log" \
-        ${python} -m espnet_gcft.bin.gcft_train --config "${config}" --ngpu "${ngpu}" \
+    OMP_NUM_THREADS=${threads} ${cuda_cmd} --gpu "${job_gpu}" --num_threads "${threads}" \
+        "${runner_opts[@]}" "${dir}/train.log" \
+        "${launch[@]}" espnet_gcft.bin.gcft_train --config "${config}" --ngpu "${rank_ngpu}" "${dist_opts[@]}" \
         --seed "${seed}" --token_type "${token_type}" --token_list "${token_list}" ${bpe_opt} \
         $(data_args train "${train_set}" "${train_context}") \
         $(data_args valid "${valid_set}" "${valid_context}") \

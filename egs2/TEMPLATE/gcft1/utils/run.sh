@@ -11,14 +11,14 @@
 # Options (the resource options are accepted so that recipes can pass the same
 # ones to utils/slurm.sh; locally they have no effect):
 #   --max_jobs N      jobs run in parallel (default: number of cores)
-#   --gpu N --mem M --num_threads N --time T   accepted, ignored
+#   --gpu N --mem M --num_threads N --time T --ntasks N --nodes N   accepted, ignored
 set -euo pipefail
 
 max_jobs=$(nproc 2>/dev/null || echo 1)
 while [ $# -gt 0 ]; do
     case "$1" in
         --max_jobs) max_jobs=$2; shift 2 ;;
-        --gpu|--mem|--num_threads|--time|--partition) shift 2 ;;
+        --gpu|--mem|--num_threads|--time|--partition|--ntasks|--nodes) shift 2 ;;
         --*) echo "$0: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac

@@ -20,9 +20,11 @@
 #                      extra_args (see conf/slurm.conf)
 #   --mem M  --num_threads N  --gpu N  --time T  --partition P
 #   --max_jobs N       tasks of the array running at once (sbatch --array=...%N)
+#   --ntasks N --nodes M  tasks and nodes of each job, for a command that starts
+#                      its own tasks with srun (DDP training)
 set -euo pipefail
 
-config="" mem="" num_threads="" gpu=0 time_limit="" partition="" max_jobs="" extra_args=""
+config="" mem="" num_threads="" gpu=0 time_limit="" partition="" max_jobs="" extra_args="" ntasks="" nodes=""
 gpu_option="--gres=gpu:{gpu}"
 read_config() {
     local key value
@@ -51,7 +53,7 @@ usage() {
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --config|--mem|--num_threads|--gpu|--time|--partition|--max_jobs)
+        --config|--mem|--num_threads|--gpu|--time|--partition|--max_jobs|--ntasks|--nodes)
             [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; } ;;&
         --config) config=$2; read_config "${config}"; shift 2 ;;
         --mem) args+=(mem "$2"); shift 2 ;;
@@ -60,6 +62,8 @@ while [ $# -gt 0 ]; do
         --time) args+=(time_limit "$2"); shift 2 ;;
         --partition) args+=(partition "$2"); shift 2 ;;
         --max_jobs) args+=(max_jobs "$2"); shift 2 ;;
+        --ntasks) args+=(ntasks "$2"); shift 2 ;;
+        --nodes) args+=(nodes "$2"); shift 2 ;;
         --*) echo "$0: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
@@ -135,6 +139,9 @@ sbatch_args=(--parsable --wait --export=ALL --chdir "$(pwd)" --job-name "${name}
 [ -n "${partition}" ] && sbatch_args+=(--partition "${partition}")
 [ -n "${mem}" ] && sbatch_args+=(--mem "${mem}")
 [ -n "${num_threads}" ] && sbatch_args+=(--cpus-per-task "${num_threads}")
+# tasks of one job (a DDP training whose command starts them with srun)
+[ -n "${ntasks}" ] && sbatch_args+=(--ntasks "${ntasks}")
+[ -n "${nodes}" ] && sbatch_args+=(--nodes "${nodes}")
 [ -n "${time_limit}" ] && sbatch_args+=(--time "${time_limit}")
 if [ "${gpu}" -gt 0 ] 2>/dev/null; then
     # shellcheck disable=SC2206
