@@ -289,7 +289,7 @@ def test_ctrl_c_on_the_recipe_cancels_the_training_jobs(slurm, mini_recipe, mini
 
 def test_ddp_training_with_srun_on_the_cluster(slurm, mini_recipe, mini_run, tmp_path_factory):
     """The recipe's training as one Slurm job of 2 tasks whose ranks srun starts
-    (ESPnet's --dist_launcher slurm, gloo on the CPU); the trained model decodes."""
+    (scripts/srun_ranks.sh, gloo on the CPU); the trained model decodes."""
     from gcft_helpers import QUICK, check_ddp_training, copy_recipe, run_recipe
 
     recipe = copy_recipe(tmp_path_factory.mktemp("srun_repo"), mini_recipe, outputs=True)
@@ -299,7 +299,7 @@ def test_ddp_training_with_srun_on_the_cluster(slurm, mini_recipe, mini_run, tmp
                "--dist_launcher", "slurm", "--conditions=", env=env)
     check_ddp_training(recipe / "exp_srun", ["gcaf"])
     log = (recipe / "exp_srun" / "gcaf" / "train.log").read_text()
-    assert log.splitlines()[0].startswith("# srun --ntasks 2")
+    assert log.splitlines()[0].startswith("# scripts/srun_ranks.sh ")
     assert ", job " in log  # written by the Slurm job
     score = json.loads((recipe / "exp_srun" / "gcaf" / "decode_test" / "score.json").read_text())
     assert score["n_utterances"] > 0

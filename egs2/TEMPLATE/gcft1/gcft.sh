@@ -72,7 +72,7 @@ model_args=""            # gcft_train options that shape the model, used by coll
 train_args=""            # extra options for gcft_train, training only
 train_jobs=1             # variants trained at the same time (CPU threads are shared out)
 train_procs=1            # DDP ranks per training (ESPnet's DDP; gloo on CPUs with --ngpu 0, one GPU per rank otherwise)
-dist_launcher=torchrun   # how the ranks start: torchrun (one machine, inside one job) | slurm (srun inside the Slurm job, needs cmd_backend=slurm; nodes via --train_nodes)
+dist_launcher=torchrun   # how the ranks start: torchrun (one machine, inside one job) | slurm (one Slurm job of train_procs tasks, srun starts them: scripts/srun_ranks.sh; needs cmd_backend=slurm)
 train_nodes=1            # nodes of a --dist_launcher slurm training (train_procs ranks spread over them)
 pretrain_config=""       # context-free config trained once into <expdir>/pretrain; every variant starts from it (ESPnet --init_param)
 seed=0                   # training seed (ESPnet --seed) of the pretraining and every variant
@@ -516,9 +516,8 @@ train_model() {
         if [ "${dist_launcher}" = torchrun ]; then
             launch=("${python}" -m torch.distributed.run --standalone --nproc_per_node "${train_procs}")
         else
-            launch=(srun --ntasks "${train_procs}" --nodes "${train_nodes}" --kill-on-bad-exit=1 "${python}")
+            launch=(scripts/srun_ranks.sh "${python}")
             runner_opts=(--ntasks "${train_procs}" --nodes "${train_nodes}")
-            dist_opts+=(--dist_launcher slurm --dist_master_port "$(( 20000 + RANDOM % 20000 ))")
         fi
     fi
     launch+=(-m)
