@@ -159,6 +159,20 @@ def write_text_atomic(path: PathLike, content: str) -> None:
         raise
 
 
+def write_text_if_changed(path: PathLike, content: str) -> bool:
+    """Write ``content`` to ``path`` (atomically) unless the file already holds it.
+
+    An unchanged file keeps its time stamp, so that rewriting a stage's first
+    outputs with the same content (a rerun of data preparation) does not make
+    every later step look out of date. Returns whether the file was written.
+    """
+    path = Path(path)
+    if path.is_file() and path.read_bytes() == content.encode("utf-8"):
+        return False
+    write_text_atomic(path, content)
+    return True
+
+
 def file_hash(path: PathLike) -> str:
     """sha256 of a file's bytes (hex, first 16 characters)."""
     digest = hashlib.sha256()

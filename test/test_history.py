@@ -108,3 +108,18 @@ def test_cli_error_is_one_clear_line(tmp_path):
     assert "make_utt2prev: error:" in proc.stderr and "bad-id" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (data / "utt2prev").exists()
+
+
+def test_rewriting_the_same_utt2prev_keeps_its_time_stamp(tmp_path):
+    """A rerun of stage 1 must not make every later stage look out of date."""
+    import os
+
+    from espnet_gcft.context.history import write_utt2prev
+
+    path = write_utt2prev(tmp_path, {"1-2-0000": "-", "1-2-0001": "1-2-0000"})
+    os.utime(path, (1_000_000, 1_000_000))
+    write_utt2prev(tmp_path, {"1-2-0000": "-", "1-2-0001": "1-2-0000"})
+    assert path.stat().st_mtime == 1_000_000
+    write_utt2prev(tmp_path, {"1-2-0000": "-", "1-2-0001": "-"})
+    assert path.stat().st_mtime != 1_000_000
+    assert path.read_text() == "1-2-0000 -\n1-2-0001 -\n"

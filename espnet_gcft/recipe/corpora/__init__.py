@@ -11,7 +11,6 @@ unchanged corpus leaves every file, and its time stamp, as it was.
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import logging
-import os
 from pathlib import Path
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ from tqdm import tqdm
 
 from espnet_gcft.context.history import build_utt2prev
 from espnet_gcft.errors import InputError
-from espnet_gcft.fileio import write_table_atomic
+from espnet_gcft.fileio import write_table_atomic, write_text_if_changed
 
 logger = logging.getLogger(__name__)
 
@@ -109,12 +108,11 @@ def _sorted_unique(utts: Iterable[Utterance]) -> List[Utterance]:
 
 
 def _replace_if_changed(new: Path, old: Path) -> bool:
-    """Move ``new`` over ``old`` unless they are equal (then ``old`` keeps its time stamp)."""
-    if old.is_file() and old.read_bytes() == new.read_bytes():
-        new.unlink()
-        return False
-    os.replace(new, old)
-    return True
+    """Put ``new``'s content in ``old`` unless they are equal (then ``old`` keeps its
+    time stamp); ``new`` is removed either way."""
+    changed = write_text_if_changed(old, new.read_text(encoding="utf-8"))
+    new.unlink()
+    return changed
 
 
 def write_data_dir(

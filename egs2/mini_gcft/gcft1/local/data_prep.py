@@ -19,9 +19,12 @@ spelling in the reference and ``alternative`` the other spelling.
 
 import argparse
 import csv
+import io
 from pathlib import Path
 import re
 import sys
+
+from espnet_gcft.fileio import write_text_if_changed
 
 TAGS = re.compile(r"\b(PLACE|QUANT|ORG|WHEN|NORP|PERSON|LAW) FILL | SEP\b")
 ITEM_TYPES = ("P", "W", "C")
@@ -80,8 +83,7 @@ def main() -> None:
     for row in rows:
         split = row["split"]
         if split not in files:
-            (args.out_dir / split).mkdir(parents=True, exist_ok=True)
-            files[split] = {name: open(args.out_dir / split / name, "w", encoding="utf-8")
+            files[split] = {name: io.StringIO()
                             for name in ("wav.scp", "text", "transcript", "utt2spk", "homophones")}
         out = files[split]
         utt = row["utt_id"]
@@ -95,12 +97,14 @@ def main() -> None:
         if row["type"] in ITEM_TYPES:
             out["homophones"].write(f"{utt} {row['type']} {row['position']} {row['word']} "
                                     f"{row['alternative']} {row['cue_seen']}\n")
-    for out in files.values():
-        for handle in out.values():
-            handle.close()
+    # A file that already holds the same lines keeps its time stamp: a rerun of
+    # stage 1 does not make the later stages look out of date.
+    for split, out in files.items():
+        for name, buffer in out.items():
+            write_text_if_changed(args.out_dir / split / name, buffer.getvalue())
     for split, per_speaker in speakers.items():
-        with open(args.out_dir / split / "spk2utt", "w", encoding="utf-8") as f:
-            f.writelines(f"{spk} {' '.join(utts)}\n" for spk, utts in per_speaker.items())
+        write_text_if_changed(args.out_dir / split / "spk2utt", "".join(
+            f"{spk} {' '.join(utts)}\n" for spk, utts in per_speaker.items()))
 
 
 if __name__ == "__main__":
