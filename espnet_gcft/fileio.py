@@ -138,9 +138,14 @@ def key_mismatch(keys: Iterable[str], reference: Iterable[str]) -> Optional[Tupl
     return None if extra is None else (extra, "extra")
 
 
+def format_table(rows: Iterable[Tuple[str, str]]) -> str:
+    """``<key> <value>`` lines (no trailing blank when the value is empty)."""
+    return "".join(f"{k} {v}".rstrip() + "\n" for k, v in rows)
+
+
 def write_table_atomic(path: PathLike, rows: Iterable[Tuple[str, str]]) -> None:
     """Write ``<key> <value>`` lines to a temporary file, then rename it to ``path``."""
-    write_text_atomic(path, "".join(f"{k} {v}".rstrip() + "\n" for k, v in rows))
+    write_text_atomic(path, format_table(rows))
 
 
 def write_text_atomic(path: PathLike, content: str) -> None:

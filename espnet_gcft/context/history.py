@@ -11,7 +11,7 @@ import re
 from typing import Callable, Dict, List, Optional, Tuple
 
 from espnet_gcft.errors import InputError
-from espnet_gcft.fileio import read_table, utterance_ids, write_text_if_changed
+from espnet_gcft.fileio import format_table, read_table, utterance_ids, write_text_if_changed
 
 NO_PREVIOUS = "-"
 
@@ -146,7 +146,7 @@ def build_utt2prev(
 def write_utt2prev(data_dir: Path, utt2prev: Dict[str, str]) -> Path:
     """Write ``data_dir/utt2prev`` atomically; an unchanged file keeps its time stamp."""
     path = data_dir / "utt2prev"
-    write_text_if_changed(path, "".join(f"{utt} {prev}\n" for utt, prev in utt2prev.items()))
+    write_text_if_changed(path, format_table(utt2prev.items()))
     return path
 
 
