@@ -1,10 +1,10 @@
-# make setup | make demo | make test | make check
+# make setup | make demo | make demo-matrix | make test | make check
 # Each target sets up what it needs: tools/venv (Python packages) and sclite.
 SHELL := /bin/bash
 VENV_PY := tools/venv/bin/python
 DEMO := egs2/mini_gcft/gcft1
 
-.PHONY: setup demo test check
+.PHONY: setup demo demo-matrix test check
 
 setup:
 	tools/setup_venv.sh
@@ -26,3 +26,11 @@ demo: setup
 	@cat $(DEMO)/RESULTS.md
 	@echo
 	@echo "Results: $(DEMO)/RESULTS.md (records: RESULTS.json, chart: RESULTS.png), models and decodes: $(DEMO)/exp/"
+
+# The paper's experiment matrix on the demo corpus: audio context, far cues, degraded
+# context, sweeps (alpha; N previous utterances joined or as rows). After make demo it
+# reuses the demo's data, contexts and models; RESULTS.* gain its records, RESULTS_sweep.*.
+demo-matrix: setup
+	cd $(DEMO) && ./run_matrix.sh
+	@echo
+	@echo "Results: $(DEMO)/RESULTS.md (records: RESULTS.json), sweeps: $(DEMO)/RESULTS_sweep.md"

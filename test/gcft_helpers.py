@@ -222,7 +222,8 @@ def copy_recipe(root: Path, source: Path = RECIPE, outputs: bool = False, quick:
     quick_conf = target / "conf_quick"
     if quick and not quick_conf.exists():
         quick_conf.mkdir()
-        for name in [f"train_{variant}" for variant in VARIANTS] + ["pretrain"]:
+        for name in sorted(p.stem for p in (target / "conf").glob("*.yaml")
+                           if p.stem.startswith("train_") or p.stem == "pretrain"):
             config = yaml.safe_load((target / "conf" / f"{name}.yaml").read_text())
             config.update(max_epoch=1, keep_nbest_models=1)
             (quick_conf / f"{name}.yaml").write_text(yaml.safe_dump(config))

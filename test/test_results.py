@@ -76,3 +76,80 @@ def test_records_carry_intervals_tests_and_the_models_the_run_used(run_dirs):
     assert "smollm2" not in results.lower() and "minilm" not in results.lower()
     assert "seed 3" in results and "![results](RESULTS.png)" in results
     assert (root / "RESULTS.png").stat().st_size > 0
+
+
+def _scored_decode(root, variant, condition, right, refs):
+    hyps = [(u, t if ok else t.replace("knight", "xnight")) for (u, t), ok in zip(refs, right)]
+    suffix = "" if condition == "gt" else f"_{condition}"
+    out = root / "exp" / variant / f"decode_test{suffix}"
+    _decode(out, refs, hyps, right)
+    scores = score("asr", out / "ref.trn", out / "hyp.trn", use_sclite=False,
+                   homophones=root / "dump" / "raw" / "test" / "homophones",
+                   forced_choice=out / "forced_choice")
+    (out / "score.json").write_text(json.dumps(scores))
+
+
+def test_degradation_table_and_tagged_variants_in_results(run_dirs):
+    root, _, _ = run_dirs
+    refs = [(f"u{i:02d}", f"they talked about the {'knight' if i % 2 else 'night'}")
+            for i in range(ITEMS)]
+    # inject_gt loses its advantage as more contexts are replaced; gcaf reads none
+    for p, right_count in (("0.5", 28), ("1", 20)):
+        _scored_decode(root, "inject_gt", f"replaced{p}", [i < right_count for i in range(ITEMS)], refs)
+    _scored_decode(root, "gcaf", "gt", [i < 22 for i in range(ITEMS)], refs)
+    _scored_decode(root, "inject_gt_rows_n2", "gt", [i < 30 for i in range(ITEMS)], refs)
+    run_cli("espnet_gcft.bin.make_results", "--exp_dir", root / "exp",
+            "--variants", "baseline", "inject_gt", "gcaf", "inject_gt_rows_n2", "--test_sets", "test",
+            "--conditions", "gt", "replaced0.5", "replaced1", "--context_dir", root / "dump" / "context",
+            "--pooling", "cls", "--out", root / "RESULTS.md")
+    records = json.loads((root / "RESULTS.json").read_text())
+    by = {(r["variant"], r["condition"], r["metric"]): r for r in records}
+    assert by[("inject_gt", "replaced1", "homophone_acc_P")]["value"] == pytest.approx(50.0)
+    assert by[("inject_gt_rows_n2", "gt", "homophone_acc_P")]["value"] == pytest.approx(75.0)
+    assert "p_vs_baseline" in by[("inject_gt_rows_n2", "gt", "homophone_acc_P")]
+    results = (root / "RESULTS.md").read_text()
+    table = results.split("## Degraded context (test, replaced): homophone_acc_P (n=40)")[1]
+    table = table.split("\n## ")[0]
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()
+            if line.startswith("| inject_gt") or line.startswith("| gcaf")}
+    assert "p=0 | p vs baseline | p=0.5 | p vs baseline | p=1 |" in table.splitlines()[2]
+    cells = rows["inject_gt"].split(" | ")
+    assert cells[1].startswith("90.0 [") and cells[3].startswith("70.0 [") and cells[5].startswith("50.0 [")
+    gcaf = rows["gcaf (no context at inference: one decode)"].split(" | ")
+    assert gcaf[1] == gcaf[3] == gcaf[5] and gcaf[1].startswith("55.0 [")
+    # a tagged sweep point is costed as its variant
+    assert "| inject_gt_rows_n2 |" in results.split("## Cost at inference")[1]
+    assert "previous transcript + text encoder" in results.split("| inject_gt_rows_n2 |")[-1].splitlines()[0]
+
+
+def test_sweep_results_gather_points_and_references(run_dirs):
+    root, _, _ = run_dirs
+    refs = [(f"u{i:02d}", f"they talked about the {'knight' if i % 2 else 'night'}")
+            for i in range(ITEMS)]
+    sweep = root / "exp" / "sweep"
+    for tag, right_count in (("dw0.1", 24), ("dw1.0", 30)):
+        _scored_decode(root, f"gcaf_{tag}", "gt", [i < right_count for i in range(ITEMS)], refs)
+        run_cli("espnet_gcft.bin.make_results", "--exp_dir", root / "exp",
+                "--variants", "baseline", f"gcaf_{tag}", "--test_sets", "test",
+                "--context_dir", root / "dump" / "context", "--out", sweep / tag / "RESULTS.md")
+    _scored_decode(root, "gcaf", "gt", [i < 22 for i in range(ITEMS)], refs)
+    run_cli("espnet_gcft.bin.make_sweep_results", "--exp_dir", root / "exp", "--sweep_dir", sweep,
+            "--raw_dir", root / "dump" / "raw", "--variants", "gcaf",
+            "--point", "dw1.0", "distill_weight=1.0", "--point", "dw0.1", "distill_weight=0.1",
+            "--reference", "gcaf", "distill_weight=0.3", "--out", root / "RESULTS_sweep.md",
+            "--plot", root / "RESULTS_sweep.png")
+    records = json.loads((root / "RESULTS_sweep.json").read_text())
+    acc = {r["settings"]["distill_weight"]: r for r in records if r["metric"] == "homophone_acc_P"}
+    assert {k: v["value"] for k, v in acc.items()} == {"0.1": 60.0, "0.3": 55.0, "1.0": 75.0}
+    assert acc["0.3"]["point"] == "gcaf" and acc["1.0"]["variant"] == "gcaf_dw1.0"
+    assert all("p_vs_baseline" in r and "ci_low" in r for r in acc.values())
+    table = (root / "RESULTS_sweep.md").read_text().split("## gcaf on test")[1]
+    order = [line.split(" | ")[0].strip("| ") for line in table.splitlines()
+             if line.startswith("| 0") or line.startswith("| 1")]
+    assert order == ["0.1", "0.3", "1.0"]  # rows sorted by the swept value
+    assert (root / "RESULTS_sweep.png").stat().st_size > 0
+    missing = run_cli("espnet_gcft.bin.make_sweep_results", "--exp_dir", root / "exp", "--sweep_dir",
+                      sweep, "--variants", "gcaf", "--point", "dw9", "distill_weight=9",
+                      "--out", root / "bad.md", check=False)
+    assert missing.returncode != 0 and "sweep point dw9" in missing.stderr
+    assert not (root / "bad.md").exists()

@@ -13,9 +13,12 @@ Usage::
 utterance of another session (sessions from ``<data_dir>/utt2prev``).
 ``opposite``: every context-decided item (type P or W in
 ``<data_dir>/homophones``) takes the context of an item of the other sense.
+``replaced<p>`` / ``dropped<p>`` (e.g. ``replaced0.25``, ``dropped1``): a
+fraction p of the utterances with a context take another session's context
+or none (degraded context).
 Writes ``<out_dir>/<scp_name>`` pointing into the source's ark (nothing is
-copied or recomputed), ``map`` (``<utt> <utterance whose context it got>``)
-and, when the source has one, ``text``. The pairing is fixed by ``--seed``.
+copied or recomputed), ``map`` (``<utt> <utterance whose context it got>``, ``-``
+for none) and, when the source has one, ``text``. The pairing is fixed by ``--seed``.
 """
 
 import argparse
@@ -27,7 +30,9 @@ from espnet_gcft.bin.common import reported_errors, setup_logging
 from espnet_gcft.context.history import read_utt2prev
 from espnet_gcft.recipe.conditions import (
     CONDITIONS,
+    degraded_pairing,
     opposite_pairing,
+    parse_degraded,
     shuffled_pairing,
     write_condition,
 )
@@ -37,7 +42,8 @@ from espnet_gcft.scoring.homophones import read_homophones
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--condition", choices=CONDITIONS, required=True)
+    parser.add_argument("--condition", required=True,
+                        help=f"{' | '.join(CONDITIONS)} | replaced<p> | dropped<p>")
     parser.add_argument("--data_dir", type=Path, required=True,
                         help="the set's data dir (utt2prev; homophones for opposite)")
     parser.add_argument("--source_dir", type=Path, required=True,
@@ -52,8 +58,12 @@ def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
     with reported_errors("context_condition"):
+        if args.condition not in CONDITIONS:
+            parse_degraded(args.condition)  # a bad name fails before anything is read
         utt2prev = read_utt2prev(args.data_dir / "utt2prev")
-        if args.condition == "shuffled":
+        if args.condition not in CONDITIONS:
+            pairing = degraded_pairing(utt2prev, args.condition, args.seed)
+        elif args.condition == "shuffled":
             pairing = shuffled_pairing(utt2prev, args.seed)
         else:
             pairing = opposite_pairing(list(utt2prev), read_homophones(args.data_dir / "homophones"),

@@ -53,6 +53,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--context_prompt", default="title")
     parser.add_argument("--pooling", default="mean")
     parser.add_argument("--num_prev", type=int, default=1)
+    parser.add_argument("--prev_mode", choices=("join", "rows"), default="join")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--command", default="", help="the command line of the run")
     parser.add_argument("--out", type=Path, default=Path("RESULTS.md"))
@@ -95,7 +96,7 @@ def main(argv=None) -> None:
             "# RESULTS", "",
             f"{date.today().isoformat()}, task `{args.task}`, commit `{commit}`, seed {args.seed}. "
             f"LLM `{facts['llm'] or 'none'}` with prompt `{args.context_prompt}`, num_prev "
-            f"{args.num_prev}; text encoder `{facts['text_encoder'] or 'none'}` ({args.pooling}); "
+            f"{args.num_prev} ({args.prev_mode}); text encoder `{facts['text_encoder'] or 'none'}` ({args.pooling}); "
             f"gcaf distill_weight {facts['distill_weight'] or 'n/a'}; "
             + (f"every variant fine-tuned from `{facts['init_param']}`; " if facts["init_param"]
                else "")

@@ -6,15 +6,26 @@
 - ``opposite``: every context-decided item (type P or W of ``homophones``)
   takes the context of an item of the other sense (an item whose right
   spelling is this item's alternative); every other utterance keeps its own.
+- ``replaced<p>`` / ``dropped<p>`` (degraded context, e.g. ``replaced0.25``):
+  a fraction ``p`` of the utterances that have a context take another
+  session's context (replaced) or none, ``L = 0`` (dropped); the others keep
+  their own. The degraded utterances of a smaller ``p`` are among those of a
+  larger one (one random order, cut at ``p``), so the rows of a degradation
+  table differ only by the added utterances.
 
-Both only re-pair existing contexts: the new scp points into the source's ark,
-so no LLM call and no embedding is repeated. The ``map`` file next to it says
-which utterance's context each utterance received.
+All only re-pair existing contexts: the new scp points into the source's ark
+(a dropped context into a one-entry ``empty.ark``), so no LLM call and no
+embedding is repeated. The ``map`` file next to it says which utterance's
+context each utterance received (``-``: none).
 """
 
 import random
+import re
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
+
+import kaldiio
+import numpy as np
 
 from espnet_gcft.context.history import NO_PREVIOUS
 from espnet_gcft.errors import InputError
@@ -23,6 +34,8 @@ from espnet_gcft.scoring.homophones import Item
 
 CONDITIONS = ("shuffled", "opposite")
 CONTEXT_DECIDED = ("P", "W")
+DEGRADED = re.compile(r"^(replaced|dropped)(0(\.[0-9]+)?|1(\.0*)?)$")
+DROPPED = NO_PREVIOUS  # a pairing's donor for "no context"
 
 
 class ConditionError(InputError, ValueError):
@@ -65,6 +78,31 @@ def shuffled_pairing(utt2prev: Dict[str, str], seed: int = 0) -> Dict[str, str]:
     return pairing
 
 
+def parse_degraded(condition: str) -> Tuple[str, float]:
+    """``replaced0.25`` -> ("replaced", 0.25); errors name the condition."""
+    match = DEGRADED.match(condition)
+    if match is None:
+        raise ConditionError(f"condition {condition!r}: a degraded context is replaced<p> or "
+                             "dropped<p> with 0 <= p <= 1, e.g. replaced0.25")
+    return match.group(1), float(match.group(2))
+
+
+def degraded_pairing(utt2prev: Dict[str, str], condition: str, seed: int = 0) -> Dict[str, str]:
+    """utt -> donor (``DROPPED`` for none): a fraction p of the contexts replaced or dropped."""
+    mode, fraction = parse_degraded(condition)
+    eligible = [u for u, p in utt2prev.items() if p != NO_PREVIOUS]
+    order = list(eligible)
+    random.Random(seed).shuffle(order)
+    chosen = set(order[:round(fraction * len(order))])
+    pairing = {utt: utt for utt in utt2prev}
+    if mode == "dropped":
+        pairing.update({utt: DROPPED for utt in chosen})
+    elif chosen:
+        donors = shuffled_pairing(utt2prev, seed)
+        pairing.update({utt: donors[utt] for utt in chosen})
+    return pairing
+
+
 def opposite_pairing(utts: List[str], items: Dict[str, Item], seed: int = 0) -> Dict[str, str]:
     """utt -> donor: each P/W item takes the context of an item of the other sense."""
     by_word: Dict[str, List[str]] = {}
@@ -96,9 +134,12 @@ def write_condition(pairing: Dict[str, str], source_dir: Path, scp_name: str,
     """Write ``out_dir/<scp_name>`` (re-paired entries), ``map`` and ``text`` if the source has one."""
     source_scp = source_dir / scp_name
     entries = read_scp_lines(source_scp)
-    missing = [d for d in pairing.values() if d not in entries]
+    missing = [d for d in pairing.values() if d not in entries and d != DROPPED]
     if missing:
         raise ConditionError(f"{source_scp}: no context for utterance {missing[0]}")
+    if DROPPED in pairing.values():
+        entries = dict(entries)
+        entries[DROPPED] = empty_entry(source_scp, out_dir)
     texts: Optional[Dict[str, str]] = None
     if (source_dir / "text").is_file():
         texts = read_text(source_dir / "text")
@@ -106,3 +147,17 @@ def write_condition(pairing: Dict[str, str], source_dir: Path, scp_name: str,
     if texts is not None:
         write_table_atomic(out_dir / "text", ((u, texts.get(d, "")) for u, d in pairing.items()))
     write_table_atomic(out_dir / scp_name, ((u, entries[d]) for u, d in pairing.items()))
+
+
+def empty_entry(source_scp: Path, out_dir: Path) -> str:
+    """``<ark>:<offset>`` of a ``(0, C)`` matrix in ``out_dir/empty.ark``, C as in the source."""
+    dim = None
+    for utt, matrix in kaldiio.load_scp_sequential(str(source_scp)):
+        dim = matrix.shape[1]
+        break
+    if dim is None:
+        raise ConditionError(f"{source_scp}: no context to take the dimension from")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ark, scp = out_dir / "empty.ark", out_dir / "empty.scp"
+    kaldiio.save_ark(str(ark), {DROPPED: np.zeros((0, dim), np.float32)}, scp=str(scp))
+    return scp.read_text().split()[1]

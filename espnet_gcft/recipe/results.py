@@ -42,7 +42,15 @@ NEEDS = {
     "inject_gt": "audio + previous transcript + text encoder",
     "gen_inject": "audio + previous transcript + LLM + text encoder",
     "gcaf": "audio (student predicts the context)",
+    "audio_inject": "audio + previous audio + frozen upstream",
+    "audio_gcaf": "audio (student predicts the audio context)",
 }
+
+
+def base_variant(name: str) -> str:
+    """The variant a (possibly tagged) exp dir name trains: ``inject_gt_rows3`` -> ``inject_gt``."""
+    known = sorted(NEEDS, key=len, reverse=True)
+    return next((v for v in known if name == v or name.startswith(v + "_")), name)
 RECORD_KEYS = ("variant", "set", "condition", "metric", "value", "ci_low", "ci_high", "n",
                "p_vs_baseline")
 

@@ -4,7 +4,8 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from espnet_gcft.recipe.results import NEEDS
+from espnet_gcft.recipe.conditions import DEGRADED
+from espnet_gcft.recipe.results import NEEDS, base_variant
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +24,15 @@ TABLES = [
 CHART_METRICS = ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C", "cer"]
 
 
-def count_checkpoint_params(path: Path) -> Optional[int]:
-    """Parameters stored in an ESPnet checkpoint (a state dict)."""
+def count_checkpoint_params(path: Path, prefix: str = "") -> Optional[int]:
+    """Parameters stored in an ESPnet checkpoint (a state dict), those under ``prefix`` only if given."""
     import torch
 
     if not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
-    return int(sum(t.numel() for t in state.values() if t.is_floating_point()))
+    return int(sum(t.numel() for k, t in state.items()
+                   if t.is_floating_point() and k.startswith(prefix)))
 
 
 def count_hf_params(name: Optional[str], causal_lm: bool) -> Optional[int]:
@@ -57,11 +59,16 @@ def inference_params(exp_dir: Path, variants: List[str], model_file: str, llm: O
                      text_encoder: Optional[str]) -> Dict[str, Optional[int]]:
     """Parameters each variant runs at inference: its model plus what it needs besides."""
     encoder = count_hf_params(text_encoder, causal_lm=False)
-    llm_count = count_hf_params(llm, causal_lm=True) if "gen_inject" in variants else None
+    llm_count = count_hf_params(llm, causal_lm=True) if any(
+        base_variant(v) == "gen_inject" for v in variants) else None
     params = {}
     for variant in variants:
-        own = count_checkpoint_params(exp_dir / variant / model_file)
-        extra = {"inject_gt": [encoder], "gen_inject": [encoder, llm_count]}.get(variant, [])
+        checkpoint = exp_dir / variant / model_file
+        own = count_checkpoint_params(checkpoint)
+        # audio_inject runs a frozen copy of the upstream on the previous audio
+        upstream = count_checkpoint_params(checkpoint, "frontend.upstream.")
+        extra = {"inject_gt": [encoder], "gen_inject": [encoder, llm_count],
+                 "audio_inject": [upstream]}.get(base_variant(variant), [])
         params[variant] = None if own is None or None in extra else own + sum(extra)
     return params
 
@@ -102,6 +109,56 @@ def _table(records: List[dict], metrics: List[str], dset: str) -> List[str]:
     return lines
 
 
+DEGRADATION_METRICS = ["homophone_acc_P", "homophone_acc_W", "wer"]
+
+
+def degradation_table(records: List[dict], dset: str) -> List[str]:
+    """Metric against the degraded fraction p, per degradation mode and variant.
+
+    p = 0 is the variant's ``gt`` decode. A variant that reads no context at
+    inference (gcaf, audio_gcaf) has one decode: its row repeats it at every
+    p, since there is no context input to degrade (its decoder refuses one).
+    """
+    degraded = {}
+    for record in records:
+        match = DEGRADED.match(record["condition"]) if record["set"] == dset else None
+        if match:
+            degraded.setdefault(match.group(1), set()).add(float(match.group(2)))
+    if not degraded:
+        return []
+    by_key = {(r["variant"], r["condition"], r["metric"]): r for r in records if r["set"] == dset}
+    variants = list(dict.fromkeys(r["variant"] for r in records if r["set"] == dset))
+    lines = []
+    for mode, fractions in sorted(degraded.items()):
+        ps = [0.0] + sorted(f for f in fractions if f > 0)
+        names = {p: next((c for (_, c, _) in by_key if DEGRADED.match(c)
+                          and DEGRADED.match(c).group(1) == mode and float(DEGRADED.match(c).group(2)) == p),
+                         None) for p in ps[1:]}
+        for metric in DEGRADATION_METRICS:
+            rows = []
+            for variant in variants:
+                reads = any((variant, names[p], metric) in by_key for p in ps[1:])
+                context_free = base_variant(variant) in ("gcaf", "audio_gcaf")
+                if not reads and not context_free:
+                    continue
+                cells = []
+                for p in ps:
+                    condition = "gt" if p == 0 or context_free else names[p]
+                    record = by_key.get((variant, condition, metric))
+                    cells += [_cell(record), _p(record.get("p_vs_baseline"))] if record else ["", ""]
+                note = " (no context at inference: one decode)" if context_free else ""
+                if any(cells):
+                    rows.append(f"| {variant}{note} | " + " | ".join(cells) + " |")
+            if not rows:
+                continue
+            n = next((r.get("n") for k, r in by_key.items() if k[2] == metric), None)
+            lines += [f"## Degraded context ({dset}, {mode}): {metric} (n={n}) against the "
+                      "fraction p of degraded contexts", "",
+                      "| variant | " + " | ".join(f"p={p:g} | p vs baseline" for p in ps) + " |",
+                      "|---|" + "---|---|" * len(ps)] + rows + [""]
+    return lines
+
+
 def _millions(count: Optional[int]) -> str:
     return "n/a" if count is None else f"{count / 1e6:.2f}M"
 
@@ -118,10 +175,12 @@ def results_markdown(records: List[dict], test_sets: List[str], header: str,
             table = _table(records, metrics, dset)
             if table:
                 lines += [f"## {title} ({dset})", ""] + table + [""]
+        lines += degradation_table(records, dset)
     variants = list(dict.fromkeys(r["variant"] for r in records))
     lines += ["## Cost at inference", "", "| variant | params at inference | needs at inference |",
               "|---|---|---|"]
-    lines += [f"| {v} | {_millions(params.get(v))} | {NEEDS.get(v, '')} |" for v in variants]
+    lines += [f"| {v} | {_millions(params.get(v))} | {NEEDS.get(base_variant(v), '')} |"
+              for v in variants]
     if context_table:
         lines += ["", "## Context sources", "", context_table]
     return "\n".join(lines).rstrip() + "\n"

@@ -9,8 +9,9 @@
 #   2  format audio, build the token list                             -> dump/raw/<set>, data/token_list
 #   3  context texts: prev_gt, LLM generation per prompt (resumable)  -> dump/context/<set>/<source>/text
 #   4  context embeddings of every source, context report             -> dump/context/<set>/<source>/emb_<pooling>.scp, report.md
+#      (prev_audio for audio_inject/audio_gcaf here, or in stage 6 from the pretrained checkpoint)
 #   5  ESPnet collect-stats                                           -> exp/stats
-#   6  shared pretraining (--pretrain_config), training of every variant -> exp/pretrain, exp/<variant>
+#   6  shared pretraining (--pretrain_config), training of every variant -> exp/pretrain, exp/<variant>[_<tag>]
 #   7  inference + scoring, decode-time conditions                    -> exp/<variant>/decode_<set>[_<condition>]/score.json
 #   8  RESULTS.md/.json/.png, packed models                           -> RESULTS.md, RESULTS.json, RESULTS.png
 # A test set without data/<set>/text (a blind test set) is decoded, not scored,
@@ -47,13 +48,16 @@ fs=16000                 # sampling rate of the formatted audio
 token_type=char          # char | bpe
 nbpe=100                 # sentencepiece vocabulary size (bpe)
 ssl_init_config=""       # wav2vec2 JSON config: stage 2 builds a randomly initialised model in exp/ssl/<name> (smoke tests)
+results_extra=""         # more exp dir names (e.g. sweep points: inject_gt_rows_n3) whose decodes stage 8 adds to RESULTS
 results=""               # stage 8 table of --expdir (default: RESULTS.md, or RESULTS_<ssl>.md with --ssl; RESULTS.json and RESULTS.png go next to it)
 ssl=""                   # S3PRL upstream to fine-tune (wav2vec2, hubert, wavlm_base_plus, ...): sets frontend_conf.upstream of every config (empty: as the configs say)
 # == Context ==
 prompts="next_sentence title"  # LLM prompts, one source gen_<prompt> each
 prompt_file=""           # YAML file with more prompts
 context_prompt=""        # prompt whose generations gen_inject and gcaf use (default: first of prompts)
-num_prev=1               # previous utterances joined into the LLM input
+num_prev=1               # previous utterances in the context (joined into one text, or one row each: --prev_mode)
+prev_mode=join           # join: the N previous texts joined into one LLM/encoder input | rows: each previous utterance's context is its own row (L = N)
+context_tag=""           # names the generated sources gen_<prompt>[_n<N>]_<context_tag> (e.g. a sweep over --llm keeps each LLM's outputs apart)
 llm=smollm2-135m-instruct  # causal LM: embedded name, local dir or hub name
 llm_gguf_file=""         # GGUF file inside --llm
 llm_backend=transformers # transformers | vllm
@@ -65,8 +69,10 @@ gen_args=""              # more generate_context options, e.g. sampling: "--do_s
 text_encoder=all-minilm-l6-v2  # text encoder: embedded name, local dir or hub name
 pooling=mean             # cls | mean | sequence (a gcaf student with one query distils the sequence's mean)
 embed_device=cpu         # device of the text encoder
+context_report=true      # stage 4 also writes dump/context/<set>/report.{json,md} (how much each source tells)
 # == Training and decoding ==
-variants="baseline inject_gt gen_inject gcaf"  # variants to train and compare
+variants="baseline inject_gt gen_inject gcaf"  # variants to train and compare (also audio_inject audio_gcaf: the previous utterance's audio as context)
+tag=""                   # a sweep point: variants train into <expdir>/<variant>_<tag> (stats, pretraining and the hyp condition's baseline stay shared)
 train_config_dir=conf    # holds train_<variant>.yaml for every variant
 model_args=""            # gcft_train options that shape the model, used by collect-stats and training (e.g. the SSL upstream)
 train_args=""            # extra options for gcft_train, training only
@@ -80,7 +86,8 @@ inference_config=conf/decode.yaml  # gcft_inference options (YAML)
 inference_nj=1           # decoding jobs per test set
 decode_jobs=1            # decodes (variants x conditions) run at the same time (CPU threads are shared out)
 inference_model=valid.loss.ave.pth  # checkpoint used for decoding (and as --init_param)
-conditions="shuffled opposite hyp"  # decode-time context conditions of inject_gt/gen_inject besides gt
+conditions="shuffled opposite hyp"  # decode-time context conditions of the variants that read context at inference, besides gt: shuffled opposite hyp replaced<p> dropped<p> (degraded: a fraction p of the contexts replaced by another session's or dropped)
+train_degrade=""         # replaced<p> | dropped<p>: degrade the training and validation contexts the same way
 hyp_variant=baseline     # whose test hypotheses are the previous text of the hyp condition
 # </options>
 
@@ -118,12 +125,27 @@ if [ "${dist_launcher}" = slurm ] && [ "${train_procs}" -gt 1 ] && [ "${cmd_back
     exit 2
 fi
 case "${token_type}" in char|bpe) ;; *) echo "$0: --token_type must be char or bpe" >&2; exit 2 ;; esac
+is_degraded() { [[ "$1" =~ ^(replaced|dropped)(0(\.[0-9]+)?|1(\.0*)?)$ ]]; }
 for condition in ${conditions}; do
     case "${condition}" in shuffled|opposite|hyp) ;;
-        *) echo "$0: --conditions takes shuffled, opposite and hyp, got ${condition}" >&2; exit 2 ;;
+        *) is_degraded "${condition}" || { echo "$0: --conditions takes shuffled, opposite, hyp," \
+            "replaced<p> and dropped<p> (0 <= p <= 1), got ${condition}" >&2; exit 2; } ;;
     esac
 done
+if [ -n "${train_degrade}" ] && ! is_degraded "${train_degrade}"; then
+    echo "$0: --train_degrade takes replaced<p> or dropped<p> (0 <= p <= 1), got ${train_degrade}" >&2
+    exit 2
+fi
+case "${prev_mode}" in join|rows) ;; *) echo "$0: --prev_mode must be join or rows" >&2; exit 2 ;; esac
 context_prompt=${context_prompt:-${prompts%% *}}
+# Where the options put the contexts: the default run keeps dump/context/<set>/prev_gt
+# and gen_<prompt>; N joined previous texts add _n<N>; rows mode stacks the N=1
+# sources into <source>_rows<N>; --context_tag names generated sources apart.
+text_num_prev=$([ "${prev_mode}" = join ] && echo "${num_prev}" || echo 1)
+text_suffix=$([ "${text_num_prev}" -gt 1 ] && echo "_n${text_num_prev}" || true)
+rows_suffix=$([ "${prev_mode}" = rows ] && [ "${num_prev}" -gt 1 ] && echo "_rows${num_prev}" || true)
+prev_source=prev_gt${text_suffix}
+gen_source() { echo "gen_$1${text_suffix}${context_tag:+_${context_tag}}"; }
 all_sets=$(echo "${train_set} ${valid_set} ${test_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
 token_dir=data/token_list/${token_type}$([ "${token_type}" = bpe ] && echo "${nbpe}" || true)
 token_list=${token_dir}/tokens.txt
@@ -184,18 +206,36 @@ fresh() {
 # write_stamp <output> <key>
 write_stamp() { printf '%s\n' "$2" > "$(stamp_file "$1")"; }
 
-# context_source <variant>: which context source a variant reads ("" for none).
-context_source() {
+# base_source <variant>: the one-entry-per-utterance source a variant's context comes from ("" for none).
+base_source() {
     case "$1" in
         baseline) echo "" ;;
-        inject_gt) echo "prev_gt" ;;
-        gen_inject|gcaf) echo "gen_${context_prompt}" ;;
-        *) echo "$0: unknown variant $1 (baseline inject_gt gen_inject gcaf)" >&2; return 2 ;;
+        inject_gt) echo "${prev_source}" ;;
+        gen_inject|gcaf) gen_source "${context_prompt}" ;;
+        audio_inject|audio_gcaf) echo "prev_audio" ;;
+        *) echo "$0: unknown variant $1 (baseline inject_gt gen_inject gcaf audio_inject audio_gcaf)" >&2; return 2 ;;
     esac
 }
 
+# context_source <variant>: which context source a variant reads ("" for none).
+context_source() {
+    local base
+    base=$(base_source "$1")
+    echo "${base}${base:+${rows_suffix}}"
+}
+
 # needs_context_at_inference <variant>
-needs_context_at_inference() { [ "$1" = inject_gt ] || [ "$1" = gen_inject ]; }
+needs_context_at_inference() { [ "$1" = inject_gt ] || [ "$1" = gen_inject ] || [ "$1" = audio_inject ]; }
+# needs_text_at_inference <variant>: reads the previous utterance's text (a blind set has none)
+needs_text_at_inference() { [ "$1" = inject_gt ] || [ "$1" = gen_inject ]; }
+uses_audio_context() { [ "$1" = audio_inject ] || [ "$1" = audio_gcaf ]; }
+# variant_dir <variant>: where a variant trains (tagged for a sweep point)
+variant_dir() { echo "${expdir}/$1${tag:+_${tag}}"; }
+for variant in ${variants}; do base_source "${variant}" > /dev/null || exit 2; done
+if [ "${pooling}" = cls ] && for v in ${variants}; do uses_audio_context "${v}" && echo yes; done | grep -q yes; then
+    echo "$0: the audio context has no [CLS] frame: use --pooling mean or sequence with audio_inject/audio_gcaf" >&2
+    exit 2
+fi
 
 # has_references <data dir>: the set has a text (a blind test set has none).
 has_references() { [ -e "$1/text" ]; }
@@ -204,7 +244,7 @@ has_references() { [ -e "$1/text" ]; }
 generation_key() {
     local hash
     hash=$(${python} -c 'import sys; from espnet_gcft.context.prompts import get_prompt; print(get_prompt(sys.argv[1], sys.argv[2] or None).hash)' "$1" "${prompt_file}")
-    step_key "prompt=$1 ${hash}" "llm=${llm} ${llm_gguf_file} ${llm_backend}" "num_prev=${num_prev}" \
+    step_key "prompt=$1 ${hash}" "llm=${llm} ${llm_gguf_file} ${llm_backend}" "num_prev=${text_num_prev}" \
         "max_new_tokens=${gen_max_new_tokens}" "gen_args=${gen_args}" "text=$2"
 }
 embed_key() { step_key "encoder=${text_encoder}" "pooling=${pooling}"; }
@@ -389,6 +429,84 @@ embed() {
     done
 }
 
+# audio_contexts: the prev_audio source of every set, when a variant reads it: the
+# frozen upstream (the shared pretrained checkpoint's with --pretrain_config,
+# else the audio variant's config's) on the previous utterance's audio.
+audio_contexts() {
+    local variant config="" checkpoint=() key dset out data
+    for variant in ${variants}; do
+        uses_audio_context "${variant}" && config=${train_config_dir}/train_${variant}.yaml
+    done
+    [ -n "${config}" ] || return 0
+    if [ -n "${pretrain_config}" ]; then
+        config=${expdir}/pretrain/config.yaml
+        checkpoint=(--checkpoint "${init_param}")
+    fi
+    key=$(step_key "file:${config}" "checkpoint=${checkpoint[*]}" \
+        ${checkpoint[1]:+"file:${checkpoint[1]}"} "pooling=${pooling}")
+    for dset in ${all_sets}; do
+        data=${dumpdir}/raw/${dset}
+        out=${dumpdir}/context/${dset}/prev_audio
+        # shellcheck disable=SC2086
+        if fresh "${out}/emb_${pooling}.scp" "${key}" "${data}/wav.scp" "${data}/utt2prev" \
+                "${config}" ${checkpoint[1]:-}; then
+            log "  ${out}/emb_${pooling}.scp is up to date"
+            continue
+        fi
+        log "  audio context of ${dset}: the upstream of ${config}${checkpoint[1]:+ (${checkpoint[1]})} on the previous audio -> ${out}"
+        ${embed_cmd} --gpu "${embed_gpu}" "${out}/log/embed_audio_${pooling}.log" \
+            ${python} -m espnet_gcft.bin.embed_audio_context --data_dir "${data}" \
+            --config "${config}" "${checkpoint[@]}" --pooling "${pooling}" \
+            --device "${embed_device}" --out_dir "${out}" --no_progress
+        write_stamp "${out}/emb_${pooling}.scp" "${key}"
+    done
+}
+
+# stack_rows: with --prev_mode rows, each variant's source of every set stacked
+# over the N previous utterances (<source>_rows<N>).
+stack_rows() {
+    [ -n "${rows_suffix}" ] || return 0
+    local variant base dset src out key
+    for variant in ${variants}; do
+        base=$(base_source "${variant}")
+        [ -n "${base}" ] || continue
+        for dset in ${all_sets}; do
+            src=${dumpdir}/context/${dset}/${base}
+            [ -e "${src}/emb_${pooling}.scp" ] || continue  # no text contexts for a blind set
+            out=${src}${rows_suffix}
+            key=$(step_key "rows=${num_prev}" "pooling=${pooling}")
+            if fresh "${out}/emb_${pooling}.scp" "${key}" "${src}/emb_${pooling}.scp" \
+                    "${dumpdir}/raw/${dset}/utt2prev"; then
+                log "  ${out}/emb_${pooling}.scp is up to date"
+                continue
+            fi
+            ${python} -m espnet_gcft.bin.stack_context --data_dir "${dumpdir}/raw/${dset}" \
+                --rows "${num_prev}" --source_dir "${src}" --scp_name "emb_${pooling}.scp" \
+                --out_dir "${out}"
+            write_stamp "${out}/emb_${pooling}.scp" "${key}"
+        done
+    done
+}
+
+# degrade_contexts <condition> <source> <sets...>: the condition's copy of a source's contexts.
+degrade_contexts() {
+    local condition=$1 source=$2 dset dir key
+    shift 2
+    for dset in "$@"; do
+        dir=${dumpdir}/context/${dset}/${source}_${condition}
+        key=$(step_key "condition=${condition}" "pooling=${pooling}")
+        if fresh "${dir}/emb_${pooling}.scp" "${key}" \
+                "${dumpdir}/context/${dset}/${source}/emb_${pooling}.scp" "${dumpdir}/raw/${dset}/utt2prev"; then
+            log "  ${dir}/emb_${pooling}.scp is up to date"
+            continue
+        fi
+        ${python} -m espnet_gcft.bin.context_condition --condition "${condition}" \
+            --data_dir "${dumpdir}/raw/${dset}" --source_dir "${dumpdir}/context/${dset}/${source}" \
+            --scp_name "emb_${pooling}.scp" --out_dir "${dir}"
+        write_stamp "${dir}/emb_${pooling}.scp" "${key}"
+    done
+}
+
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     log "Stage 3: context texts (prev_gt, ${prompts} with ${llm}): ${dumpdir}/raw -> ${dumpdir}/context"
     for dset in ${all_sets}; do
@@ -397,21 +515,21 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
             log "  ${dset}: no transcript, so no previous text to build contexts from"
             continue
         fi
-        out=${dumpdir}/context/${dset}/prev_gt
-        key=$(step_key "num_prev=${num_prev}")
+        out=${dumpdir}/context/${dset}/${prev_source}
+        key=$(step_key "num_prev=${text_num_prev}")
         if fresh "${out}/text" "${key}" "${data}/transcript" "${data}/utt2prev"; then
             log "  ${out}/text is up to date"
         else
             ${python} -m espnet_gcft.bin.make_prev_text --data_dir "${data}" --text transcript \
-                --num_prev "${num_prev}" --out_dir "${out}"
+                --num_prev "${text_num_prev}" --out_dir "${out}"
             write_stamp "${out}/text" "${key}"
         fi
         for prompt in ${prompts}; do
             # a previous text seen in an earlier set is not generated again
-            generate "${data}" "${data}/transcript" "${dumpdir}/context/${dset}/gen_${prompt}" \
+            generate "${data}" "${data}/transcript" "${dumpdir}/context/${dset}/$(gen_source "${prompt}")" \
                 "${prompt}" $(for earlier in ${all_sets}; do
                     [ "${earlier}" = "${dset}" ] && break
-                    echo "${dumpdir}/context/${earlier}/gen_${prompt}"; done)
+                    echo "${dumpdir}/context/${earlier}/$(gen_source "${prompt}")"; done)
         done
     done
 fi
@@ -421,20 +539,28 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     for dset in ${all_sets}; do
         has_references "${dumpdir}/raw/${dset}" || continue
         report_dir=${dumpdir}/context/${dset}
-        embed "${dumpdir}/raw/${dset}" "${report_dir}/prev_gt" \
-            $(for p in ${prompts}; do echo "${report_dir}/gen_${p}"; done)
-        key=$(step_key "encoder=${text_encoder}" "pooling=${pooling}" "sources=prev_gt ${prompts}")
-        if fresh "${report_dir}/report.json" "${key}" "${report_dir}"/prev_gt/text \
-                $(for p in ${prompts}; do echo "${report_dir}/gen_${p}/text"; done); then
+        text_sources="${prev_source} $(for p in ${prompts}; do gen_source "${p}"; done | tr '\n' ' ')"
+        # shellcheck disable=SC2046
+        embed "${dumpdir}/raw/${dset}" $(for src in ${text_sources}; do echo "${report_dir}/${src}"; done)
+        key=$(step_key "encoder=${text_encoder}" "pooling=${pooling}" "sources=${text_sources}")
+        # shellcheck disable=SC2046
+        if [ "${context_report}" != true ]; then
+            :
+        elif fresh "${report_dir}/report.json" "${key}" \
+                $(for src in ${text_sources}; do echo "${report_dir}/${src}/text"; done); then
             log "  ${report_dir}/report.json is up to date"
-            continue
+        else
+            # shellcheck disable=SC2086
+            ${python} -m espnet_gcft.bin.context_report --data_dir "${dumpdir}/raw/${dset}" \
+                --text transcript --context_dir "${report_dir}" --encoder "${text_encoder}" \
+                --pooling "${pooling}" --device "${embed_device}" --out "${report_dir}" \
+                --sources ${text_sources}
+            write_stamp "${report_dir}/report.json" "${key}"
         fi
-        ${python} -m espnet_gcft.bin.context_report --data_dir "${dumpdir}/raw/${dset}" \
-            --text transcript --context_dir "${report_dir}" --encoder "${text_encoder}" \
-            --pooling "${pooling}" --device "${embed_device}" --out "${report_dir}" \
-            --sources prev_gt $(for p in ${prompts}; do echo "gen_${p}"; done)
-        write_stamp "${report_dir}/report.json" "${key}"
     done
+    # without a shared pretrained model the audio context comes from the configs' upstream now
+    [ -n "${pretrain_config}" ] || audio_contexts
+    stack_rows
 fi
 
 # data_args <prefix> <set> [context scp]: the --<prefix>_data_path_and_name_and_type options.
@@ -470,24 +596,24 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     fi
 fi
 
-# train_key <config> <train context> <valid context> <init checkpoint>: what a training run depends on.
+# train_key <config> <train context> <valid context> <init checkpoint> [<variant args>]: what a training run depends on.
 train_key() {
     local contents=() file
     # the embeddings' and the initial checkpoint's content, not only their paths
     for file in "${2%.scp}.ark" "${3%.scp}.ark" "$4"; do
         [ -n "${file%.ark}" ] && contents+=("file:${file}")
     done
-    step_key "file:$1" "model_args=${model_args}" "train_args=${train_args}" "seed=${seed}" \
+    step_key "file:$1" "model_args=${model_args}" "train_args=${train_args}${5:+ $5}" "seed=${seed}" \
         "context=$2 $3" "init=$4" "file:${token_list}" "${contents[@]}"
 }
 
-# train_model <dir> <config> <threads> <train context> <valid context> <init checkpoint>:
+# train_model <dir> <config> <threads> <train context> <valid context> <init checkpoint> [<variant args>]:
 # ESPnet training into <dir>, resumed when it stopped half-way with the same options,
 # restarted from scratch when the options changed or a finished run's inputs did
 # (the caller found it out of date).
 train_model() {
-    local dir=$1 config=$2 threads=$3 train_context=$4 valid_context=$5 init=$6 key
-    key=$(train_key "${config}" "${train_context}" "${valid_context}" "${init}")
+    local dir=$1 config=$2 threads=$3 train_context=$4 valid_context=$5 init=$6 variant_args=${7:-} key
+    key=$(train_key "${config}" "${train_context}" "${valid_context}" "${init}" "${variant_args}")
     if [ -e "${dir}/.done" ]; then
         log "  ${dir} is out of date (its options or inputs changed): training it again from scratch"
         rm -rf "${dir}"
@@ -530,7 +656,7 @@ train_model() {
         $(data_args valid "${valid_set}" "${valid_context}") \
         --train_shape_file "${stats_dir}/train/speech_shape" \
         --valid_shape_file "${stats_dir}/valid/speech_shape" \
-        "${init_opt[@]}" --resume true --output_dir "${dir}" ${model_args} ${train_args}
+        "${init_opt[@]}" --resume true --output_dir "${dir}" ${model_args} ${train_args} ${variant_args}
     touch "${dir}/.done"
     write_stamp "${dir}/.done" "${key}"
 }
@@ -548,6 +674,9 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         else
             train_model "${dir}" "${pretrain_config}" "$(nproc)" "" "" ""
         fi
+        # the audio variants' context: the pretrained model's upstream, frozen
+        audio_contexts
+        stack_rows
     fi
     # Variants train one after another, or --train_jobs at a time; on a CPU the
     # cores are shared out (small models use one core better than two).
@@ -555,15 +684,25 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     for variant in ${variants}; do
         source=$(context_source "${variant}")
         config=${train_config_dir}/train_${variant}.yaml
-        dir=${expdir}/${variant}
-        log "Stage 6: train ${variant} (${config}, context: ${source:-none}${init_param:+, from ${init_param}}) -> ${dir}"
+        dir=$(variant_dir "${variant}")
         train_context=""
         valid_context=""
+        variant_args=""
         if [ -n "${source}" ]; then
+            if [ -n "${train_degrade}" ]; then
+                degrade_contexts "${train_degrade}" "${source}" "${train_set}" "${valid_set}"
+                source=${source}_${train_degrade}
+            fi
             train_context=${dumpdir}/context/${train_set}/${source}/emb_${pooling}.scp
             valid_context=${dumpdir}/context/${valid_set}/${source}/emb_${pooling}.scp
         fi
-        key=$(train_key "${config}" "${train_context}" "${valid_context}" "${init_param}")
+        if uses_audio_context "${variant}"; then
+            # the fusion's context_dim is the upstream's hidden size, whatever --ssl is
+            variant_args="--model_conf context_dim=$(${python} -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["dim"])' \
+                "${dumpdir}/context/${train_set}/prev_audio/meta.json" "emb_${pooling}")"
+        fi
+        log "Stage 6: train ${variant} (${config}, context: ${source:-none}${init_param:+, from ${init_param}}) -> ${dir}"
+        key=$(train_key "${config}" "${train_context}" "${valid_context}" "${init_param}" "${variant_args}")
         # shellcheck disable=SC2086
         if fresh "${dir}/.done" "${key}" "${config}" "${stats_dir}/.done" ${train_context} \
                 ${valid_context} ${init_param}; then
@@ -571,19 +710,31 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
             continue
         fi
         pool_run "${train_jobs}" "${dir}/train.log" train_model "${dir}" "${config}" "${threads}" \
-            "${train_context}" "${valid_context}" "${init_param}"
+            "${train_context}" "${valid_context}" "${init_param}" "${variant_args}"
     done
     pool_wait
 fi
 
 # decode_dir <variant> <set> <condition>: decode_<set> for gt, decode_<set>_<condition> otherwise.
-decode_dir() { echo "${expdir}/$1/decode_$2$([ "$3" = gt ] || echo "_$3")"; }
+decode_dir() { echo "$(variant_dir "$1")/decode_$2$([ "$3" = gt ] || echo "_$3")"; }
+
+# condition_applies <variant> <condition> <set>: the variant is decoded in that condition.
+# hyp replaces a previous *text* by an ASR hypothesis: not for the audio context,
+# and not built for row-stacked contexts; opposite needs the set's homophone items.
+condition_applies() {
+    needs_context_at_inference "$1" || return 1
+    case "$2" in
+        hyp) ! uses_audio_context "$1" && [ -z "${rows_suffix}" ] ;;
+        opposite) [ -s "${dumpdir}/raw/$3/homophones" ] ;;
+        *) return 0 ;;
+    esac
+}
 
 # condition_source <source> <condition>: the context dir a condition reads.
 condition_source() {
     case "$2" in
         gt) echo "$1" ;;
-        hyp) [ "$1" = prev_gt ] && echo prev_hyp || echo "$1_hyp" ;;
+        hyp) [ "$1" = prev_gt ] && echo prev_hyp || echo "$1_hyp" ;;  # prev_gt_n2 -> prev_gt_n2_hyp
         *) echo "$1_$2" ;;
     esac
 }
@@ -595,7 +746,7 @@ decode_and_score() {
     source=$(context_source "${variant}")
     out=$(decode_dir "${variant}" "${dset}" "${condition}")
     data=${dumpdir}/raw/${dset}
-    model=${expdir}/${variant}/${inference_model}
+    model=$(variant_dir "${variant}")/${inference_model}
     log "Stage 7: decode and score ${variant} on ${dset} (context: ${condition}) -> ${out}"
     has_references "${data}" || scored=false
     if needs_context_at_inference "${variant}"; then
@@ -620,7 +771,7 @@ decode_and_score() {
     awk -v n="${inference_nj}" -v dir="${split_dir}" \
         '{ print > (dir "/wav." ((NR - 1) % n + 1) ".scp") }' "${data}/wav.scp"
     ${decode_cmd} --gpu "${ngpu}" JOB=1:"${inference_nj}" "${out}/log/decode.JOB.log" \
-        ${python} -m espnet_gcft.bin.gcft_inference --model "${expdir}/${variant}" \
+        ${python} -m espnet_gcft.bin.gcft_inference --model "$(variant_dir "${variant}")" \
         --model_file "${inference_model}" --config "${inference_config}" \
         --data_path_and_name_and_type "${split_dir}/wav.JOB.scp,speech,sound" \
         "${context_opt[@]}" "${homophones_opt[@]}" \
@@ -659,11 +810,13 @@ decode_and_score() {
 diagnostics() {
     local variant=$1 dset=$2 condition=$3 out=$4 opts=() source
     source=$(context_source "${variant}")
-    if [ "${variant}" = gcaf ]; then
+    local generated=${dumpdir}/context/${dset}/$(condition_source "${source}" "${condition}")/text
+    if [ "${variant}" = gcaf ] || [ "${variant}" = audio_gcaf ]; then
         opts=(--student "${out}/student.scp"
               --teacher "${dumpdir}/context/${dset}/${source}/emb_${pooling}.scp")
-    elif [ "${variant}" = gen_inject ] && [ "${condition}" != shuffled ]; then
-        opts=(--generated "${dumpdir}/context/${dset}/$(condition_source "${source}" "${condition}")/text")
+    elif [ "${variant}" = gen_inject ] && [ "${condition}" != shuffled ] && [ -s "${generated}" ]; then
+        # (a row-stacked source has no one text per utterance)
+        opts=(--generated "${generated}")
     fi
     [ "${#opts[@]}" -gt 0 ] || return 0
     ${python} -m espnet_gcft.bin.decode_diagnostics --homophones "${dumpdir}/raw/${dset}/homophones" \
@@ -673,33 +826,36 @@ diagnostics() {
 # condition_contexts <set>: the contexts of every condition of the context variants' sources.
 condition_contexts() {
     local dset=$1 data=${dumpdir}/raw/$1 condition variant source dir key hyp_text prompt
-    local sources=()
+    local sources=() hyp_sources=()
     for variant in ${variants}; do
         needs_context_at_inference "${variant}" && sources+=("$(context_source "${variant}")")
+        condition_applies "${variant}" hyp "${dset}" && hyp_sources+=("$(context_source "${variant}")")
     done
     [ "${#sources[@]}" -gt 0 ] || return 0
     for condition in ${conditions}; do
         if [ "${condition}" = hyp ]; then
-            hyp_text=$(decode_dir "${hyp_variant}" "${dset}" gt)/text
+            [ "${#hyp_sources[@]}" -gt 0 ] || continue
+            # the untagged hyp variant: a sweep point's hyp condition reads the shared baseline
+            hyp_text=${expdir}/${hyp_variant}/decode_${dset}/text
             if [ ! -s "${hyp_text}" ]; then
                 log "Error: no ${hyp_text}: the hyp condition reads the hypotheses of" \
                     "--hyp_variant ${hyp_variant}; add it to --variants or drop hyp from --conditions"
                 return 1
             fi
-            for source in $(printf '%s\n' "${sources[@]}" | sort -u); do
+            for source in $(printf '%s\n' "${hyp_sources[@]}" | sort -u); do
                 dir=${dumpdir}/context/${dset}/$(condition_source "${source}" hyp)
-                if [ "${source}" = prev_gt ]; then
-                    key=$(step_key "num_prev=${num_prev}" "hyp=${hyp_text}")
+                if [ "${source}" = "${prev_source}" ]; then
+                    key=$(step_key "num_prev=${text_num_prev}" "hyp=${hyp_text}")
                     if fresh "${dir}/text" "${key}" "${hyp_text}" "${data}/utt2prev"; then
                         log "  ${dir}/text is up to date"
                     else
                         ${python} -m espnet_gcft.bin.make_prev_text --data_dir "${data}" \
                             --text "$(realpath --relative-to="${data}" "${hyp_text}")" \
-                            --num_prev "${num_prev}" --out_dir "${dir}"
+                            --num_prev "${text_num_prev}" --out_dir "${dir}"
                         write_stamp "${dir}/text" "${key}"
                     fi
                 else
-                    prompt=${source#gen_}
+                    prompt=${context_prompt}
                     generate "${data}" "${hyp_text}" "${dir}" "${prompt}" \
                         $(for s in ${all_sets}; do echo "${dumpdir}/context/${s}/${source}"; done)
                 fi
@@ -730,7 +886,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     for dset in ${test_sets}; do
         data=${dumpdir}/raw/${dset}
         for variant in ${variants}; do
-            if needs_context_at_inference "${variant}" && ! has_references "${data}"; then
+            if needs_text_at_inference "${variant}" && ! has_references "${data}"; then
                 log "Stage 7: ${variant} on ${dset} skipped: it needs the previous utterance's text, which blind ${dset} lacks"
                 continue
             fi
@@ -742,11 +898,8 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
         # shuffled/opposite re-pair contexts; hyp needs a context-free model's hypotheses
         condition_contexts "${dset}"
         for variant in ${variants}; do
-            needs_context_at_inference "${variant}" || continue
             for condition in ${conditions}; do
-                if [ "${condition}" = opposite ] && [ ! -s "${data}/homophones" ]; then
-                    continue
-                fi
+                condition_applies "${variant}" "${condition}" "${dset}" || continue
                 OMP_NUM_THREADS=${decode_threads} pool_run "${decode_jobs}" \
                     "${variant} on ${dset} (${condition})" decode_and_score "${variant}" "${dset}" "${condition}"
             done
@@ -761,24 +914,25 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
         if has_references "${dumpdir}/raw/${dset}"; then echo "${dset}"; fi; done | tr '\n' ' ')
     if [ -n "${scored_sets// /}" ]; then
         # shellcheck disable=SC2086
-        ${python} -m espnet_gcft.bin.make_results --exp_dir "${expdir}" --variants ${variants} \
+        ${python} -m espnet_gcft.bin.make_results --exp_dir "${expdir}" \
+            --variants $(for variant in ${variants}; do basename "$(variant_dir "${variant}")"; done) ${results_extra} \
             --test_sets ${scored_sets} --conditions gt ${conditions} --task "${task}" \
             --context_dir "${dumpdir}/context" --context_prompt "${context_prompt}" \
-            --pooling "${pooling}" --num_prev "${num_prev}" --seed "${seed}" \
+            --pooling "${pooling}" --num_prev "${num_prev}" --prev_mode "${prev_mode}" --seed "${seed}" \
             --model_file "${inference_model}" --command "${command_line}" \
             --out "${results}" --json "${results%.md}.json" --plot "${results%.md}.png"
     else
         log "  no test set has references: no RESULTS.md"
     fi
     for variant in ${variants}; do
-        packed=${expdir}/${variant}/packed.zip
-        model=${expdir}/${variant}/${inference_model}
+        packed=$(variant_dir "${variant}")/packed.zip
+        model=$(variant_dir "${variant}")/${inference_model}
         key=$(step_key "file:${model}")
         if fresh "${packed}" "${key}" "${model}"; then
             continue
         fi
-        ${python} -m espnet_gcft.bin.espnet_cli espnet2.bin.pack asr --asr_train_config "${expdir}/${variant}/config.yaml" \
-            --asr_model_file "${model}" --outpath "${packed}" > "${expdir}/${variant}/pack.log"
+        ${python} -m espnet_gcft.bin.espnet_cli espnet2.bin.pack asr --asr_train_config "$(variant_dir "${variant}")/config.yaml" \
+            --asr_model_file "${model}" --outpath "${packed}" > "$(variant_dir "${variant}")/pack.log"
         write_stamp "${packed}" "${key}"
     done
 fi

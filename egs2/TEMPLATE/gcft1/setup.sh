@@ -32,11 +32,11 @@ if [ "$(cd "${target}/../.." && pwd)" != "$(cd "${template}/../.." && pwd)" ]; t
 fi
 
 cd "${target}"
-for name in gcft.sh cmd.sh path.sh utils scripts; do
+for name in gcft.sh sweep.sh cmd.sh path.sh utils scripts; do
     ln -s "../../TEMPLATE/gcft1/${name}" "${name}"
 done
 mkdir -p conf local
-for variant in baseline inject_gt gen_inject gcaf; do
+for variant in baseline inject_gt gen_inject gcaf audio_inject audio_gcaf; do
     ln -s "../../../TEMPLATE/gcft1/conf/ssl_base/train_${variant}.yaml" "conf/train_${variant}.yaml"
 done
 ln -s ../../../TEMPLATE/gcft1/conf/ssl_base/decode.yaml conf/decode.yaml

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The paper's experiment matrix on the demo corpus (make demo-matrix), after ./run.sh:
+# it reuses the demo's data, contexts, collect-stats, pretrained model and the four
+# variants, and adds
+#   1. audio_inject and audio_gcaf (the previous utterance's audio as context),
+#   2. the far-cue test set test_far (items decided 2 or 3 utterances back),
+#   3. degraded context: a fraction p of the contexts replaced or dropped at decoding,
+#   4. sweeps: gcaf's distillation weight; inject_gt with N = 1, 2, 3 previous
+#      utterances, joined into one text or one context row each,
+# and rewrites RESULTS.{md,json,png} with every record, RESULTS_sweep.{md,json,png}.
+#   ./run_matrix.sh                 # all of it
+#   ./run_matrix.sh --step 3        # from step 3 (each step skips what is up to date anyway)
+set -euo pipefail
+
+log() {
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*"
+}
+
+# <options>
+step=1                   # first step to run (1-5)
+# </options>
+help_message="Usage: $0 [--step N]"
+. ./path.sh
+. utils/parse_options.sh
+SECONDS=0
+
+variants="baseline inject_gt gen_inject gcaf audio_inject audio_gcaf"
+degraded="replaced0.25 replaced0.5 replaced1 dropped0.25 dropped0.5 dropped1"
+conditions="shuffled opposite hyp ${degraded}"
+# the inject_gt points of the N sweep (exp dirs inject_gt_<tag>) and gcaf's alpha points
+n_points="join_n2 join_n3 rows_n2 rows_n3"
+alpha_points="dw0.1 dw1.0"
+
+if [ "${step}" -le 1 ]; then
+    log "Step 1: audio variants, degraded and other conditions on test"
+    ./run.sh --stage 1 --stop_stage 7 --variants "${variants}" --conditions "${conditions}"
+fi
+if [ "${step}" -le 2 ]; then
+    log "Step 2: every variant on test_far (cues 2 and 3 utterances back)"
+    ./run.sh --stage 2 --stop_stage 7 --test_sets test_far --variants "${variants}" --conditions ""
+fi
+if [ "${step}" -le 3 ]; then
+    log "Step 3: inject_gt with N = 2, 3 previous utterances, joined or one row each (N = 1: the demo's inject_gt)"
+    ./sweep.sh --name sweep_n --variants inject_gt --grid "prev_mode=join rows" --grid "num_prev=2 3" \
+        --sweep_dir exp/sweep --results exp/sweep/RESULTS_n.md --reference "inject_gt:prev_mode=join,num_prev=1" \
+        -- --test_sets "test test_far"
+fi
+if [ "${step}" -le 4 ]; then
+    log "Step 4: gcaf's distillation weight alpha (0.3: the demo's gcaf)"
+    ./sweep.sh --name sweep_alpha --variants gcaf --grid "distill_weight=0.1 1.0" \
+        --sweep_dir exp/sweep --results exp/sweep/RESULTS_alpha.md --reference "gcaf:distill_weight=0.3" -- --test_sets test
+fi
+if [ "${step}" -le 5 ]; then
+    log "Step 5: RESULTS.{md,json,png} with every variant, condition and N point; RESULTS_sweep.{md,json,png}"
+    # shellcheck disable=SC2046
+    ./run.sh --stage 8 --stop_stage 8 --test_sets "test test_far" --variants "${variants}" \
+        --conditions "${conditions}" --results_extra "$(for t in ${n_points}; do printf 'inject_gt_%s ' "${t}"; done)"
+    # shellcheck disable=SC2046
+    python3 -m espnet_gcft.bin.make_sweep_results --exp_dir exp --sweep_dir exp/sweep \
+        --variants inject_gt gcaf \
+        $(for t in ${n_points}; do
+            mode=${t%_n*}; echo --point "${t}" "prev_mode=${mode},num_prev=${t#*_n}"; done) \
+        --reference inject_gt prev_mode=join,num_prev=1 \
+        $(for t in ${alpha_points}; do echo --point "${t}" "distill_weight=${t#dw}"; done) \
+        --reference gcaf distill_weight=0.3 \
+        --command "$0 $*" --out RESULTS_sweep.md --json RESULTS_sweep.json --plot RESULTS_sweep.png
+fi
+log "Successfully finished in ${SECONDS} s"

@@ -1,0 +1,1 @@
+../../TEMPLATE/gcft1/sweep.sh

@@ -1,0 +1,180 @@
+"""RESULTS_sweep: the records of every sweep point, a table per variant and set, a plot.
+
+A sweep point is a tagged exp dir ``<variant>_<tag>`` trained with the
+point's settings (``sweep.sh``); its stage 8 wrote ``<sweep_dir>/<tag>/RESULTS.json``.
+A *reference* point is an existing untagged dir (e.g. the recipe's own
+``inject_gt`` as ``num_prev=1``), scored here from its decodes. Every record
+keeps the RESULTS record keys (its interval, n and the paired test against the
+untagged baseline's decode) and gains ``point`` (the tag, or the dir name of
+a reference) and ``settings`` (key -> value).
+"""
+
+import json
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+from espnet_gcft.errors import InputError, MissingInputError
+from espnet_gcft.recipe.results import base_variant, collect_records
+from espnet_gcft.scoring.score import F1_METRICS
+
+# what a sweep table shows, in this order, when present
+SWEEP_METRICS = ["homophone_acc_P", "homophone_acc_P2", "homophone_acc_P3", "homophone_acc_W",
+                 "homophone_acc_C", "entity_type_acc_P", "wer", "cer", "f1_micro",
+                 "label_f1_micro", "macro_f1", "student_teacher_cos"]
+PLOT_METRICS = ["homophone_acc_P", "homophone_acc_P2", "homophone_acc_P3", "wer"]
+
+
+class SweepError(InputError, ValueError):
+    """A sweep point that cannot be read (names the point and the file)."""
+
+
+def parse_settings(text: str) -> Dict[str, str]:
+    """``"num_prev=2,prev_mode=rows"`` -> {"num_prev": "2", "prev_mode": "rows"}."""
+    settings = {}
+    for part in filter(None, text.split(",")):
+        key, sep, value = part.partition("=")
+        if not sep or not key or not value:
+            raise SweepError(f"setting {part!r}: expected key=value")
+        settings[key] = value
+    return settings
+
+
+def task_of(records: List[dict]) -> str:
+    metrics = {r["metric"] for r in records}
+    for task in ("ner", "sentiment"):
+        if metrics & set(F1_METRICS.get(task, ())):
+            return task
+    return "asr"
+
+
+def point_records(sweep_dir: Path, tag: str, settings: Dict[str, str],
+                  variants: Sequence[str]) -> List[dict]:
+    path = sweep_dir / tag / "RESULTS.json"
+    if not path.is_file():
+        raise MissingInputError(f"sweep point {tag}: {path} is missing (its stage 8 did not run)")
+    wanted = {f"{v}_{tag}" for v in variants}
+    records = [dict(r, point=tag, settings=settings) for r in json.loads(path.read_text())
+               if r["variant"] in wanted]
+    if not records:
+        raise SweepError(f"sweep point {tag}: {path} has no records of {sorted(wanted)}")
+    return records
+
+
+def reference_records(exp_dir: Path, raw_dir: Path, name: str, settings: Dict[str, str],
+                      test_sets: List[str], task: str) -> List[dict]:
+    if not (exp_dir / name).is_dir():
+        raise MissingInputError(f"reference point {name}: {exp_dir / name} does not exist")
+    records = collect_records(exp_dir, raw_dir, [name], test_sets, ["gt"], task)
+    if not records:
+        raise SweepError(f"reference point {name}: no scored decode of {test_sets} under {exp_dir / name}")
+    return [dict(r, point=name, settings=settings) for r in records]
+
+
+def sweep_records(exp_dir: Path, raw_dir: Path, sweep_dir: Path, variants: Sequence[str],
+                  points: List[Tuple[str, str]], references: List[Tuple[str, str]]) -> List[dict]:
+    records: List[dict] = []
+    for tag, settings in points:
+        records += point_records(sweep_dir, tag, parse_settings(settings), variants)
+    test_sets = list(dict.fromkeys(r["set"] for r in records))
+    task = task_of(records)
+    for name, settings in references:
+        records += reference_records(exp_dir, raw_dir, name, parse_settings(settings),
+                                     test_sets, task)
+    return records
+
+
+def _setting_order(records: List[dict]) -> List[str]:
+    return list(dict.fromkeys(k for r in records for k in r["settings"]))
+
+
+def _sort_key(value: str):
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def sweep_markdown(records: List[dict], header: str, chart: str = "") -> str:
+    """Tables: for each set and variant, a row per point, a column pair per metric."""
+    from espnet_gcft.recipe.results_report import _cell, _p
+
+    keys = _setting_order(records)
+    lines = [header, ""]
+    if chart:
+        lines += [f"![sweep]({chart})", ""]
+    for dset in dict.fromkeys(r["set"] for r in records):
+        for variant in dict.fromkeys(base_variant(r["variant"]) for r in records):
+            chosen = [r for r in records if r["set"] == dset and base_variant(r["variant"]) == variant]
+            metrics = [m for m in SWEEP_METRICS if any(r["metric"] == m for r in chosen)]
+            if not metrics:
+                continue
+            by_point: Dict[str, Dict[str, dict]] = {}
+            for r in chosen:
+                by_point.setdefault(r["point"], {})[r["metric"]] = r
+            order = sorted(by_point, key=lambda p: [_sort_key(next(iter(by_point[p].values()))
+                                                               ["settings"].get(k, "")) for k in keys])
+            lines += [f"## {variant} on {dset}", "",
+                      "| " + " | ".join(keys) + " | exp dir | "
+                      + " | ".join(f"{m} (n={next(r['n'] for r in chosen if r['metric'] == m and 'n' in r) if any(r['metric'] == m and 'n' in r for r in chosen) else ''}) | p"
+                                   for m in metrics) + " |",
+                      "|" + "---|" * (len(keys) + 1 + 2 * len(metrics))]
+            for point in order:
+                row = by_point[point]
+                any_record = next(iter(row.values()))
+                cells = [any_record["settings"].get(k, "") for k in keys] + [any_record["variant"]]
+                for metric in metrics:
+                    record = row.get(metric)
+                    cells += [_cell(record), _p(record.get("p_vs_baseline"))] if record else ["", ""]
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def sweep_chart(records: List[dict], out: Path) -> None:
+    """Metric against the first swept setting, one line per combination of the others, with 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = _setting_order(records)
+    if not keys:
+        return
+    first = keys[0]
+    panels = [(dset, variant, metric)
+              for dset in dict.fromkeys(r["set"] for r in records)
+              for variant in dict.fromkeys(base_variant(r["variant"]) for r in records)
+              for metric in PLOT_METRICS
+              if any(r["set"] == dset and base_variant(r["variant"]) == variant and r["metric"] == metric
+                     for r in records)]
+    if not panels:
+        return
+    values = sorted({r["settings"].get(first, "") for r in records}, key=_sort_key)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.8), squeeze=False)
+    for ax, (dset, variant, metric) in zip(axes[0], panels):
+        chosen = [r for r in records if r["set"] == dset and base_variant(r["variant"]) == variant
+                  and r["metric"] == metric]
+        groups: Dict[str, List[dict]] = {}
+        for r in chosen:
+            rest = ",".join(f"{k}={r['settings'][k]}" for k in keys[1:] if k in r["settings"])
+            groups.setdefault(rest, []).append(r)
+        for offset, (label, group) in enumerate(sorted(groups.items())):
+            group.sort(key=lambda r: _sort_key(r["settings"].get(first, "")))
+            xs = [values.index(r["settings"].get(first, "")) + 0.06 * offset for r in group]
+            ys = [r["value"] for r in group]
+            errors = [[r["value"] - r.get("ci_low", r["value"]) for r in group],
+                      [r.get("ci_high", r["value"]) - r["value"] for r in group]]
+            ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=label or None)
+        ax.set_xticks(range(len(values)))
+        ax.set_xticklabels(values)
+        ax.set_xlabel(first)
+        ax.set_ylabel(f"{metric} (percent, 95% interval)")
+        ax.set_title(f"{variant} on {dset}", fontsize=9)
+        if metric.startswith("homophone_acc"):
+            ax.axhline(50, color="black", linestyle="--", linewidth=0.8)
+        if len(groups) > 1:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
