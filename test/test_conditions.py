@@ -52,6 +52,26 @@ def test_opposite_gives_context_decided_items_the_other_senses_context():
         opposite_pairing(["a1"], lonely)
 
 
+def test_opposite_takes_far_cues_from_their_own_type_and_entity_types_from_the_other():
+    items = {"f1": Item("f1", "P2", 3, "knight", "night"), "f2": Item("f2", "P3", 3, "night", "knight"),
+             "f3": Item("f3", "P2", 3, "night", "knight"), "p1": Item("p1", "P", 3, "night", "knight"),
+             "p2": Item("p2", "W", 3, "knight", "night"),
+             "e1": Item("e1", "P", 3, "PERSON", "PLACE"), "e2": Item("e2", "P", 3, "PLACE", "PERSON"),
+             "e3": Item("e3", "P", 3, "O", "ORG")}
+    paired = [u for u in items if u not in ("f2", "e3")]
+    for seed in range(5):
+        pairing = opposite_pairing(paired, items, seed=seed)
+        # a P2 item's donor is a P2 item (its cue as far back), never the P3 or P item
+        assert pairing["f1"] == "f3" and pairing["f3"] == "f1"
+        # P and W items trade among themselves, as before
+        assert pairing["p1"] == "p2" and pairing["p2"] == "p1"
+        assert pairing["e1"] == "e2" and pairing["e2"] == "e1"
+    with pytest.raises(ConditionError, match="utterance f2: no P3 item spells 'knight'"):
+        opposite_pairing(["f2"], items)
+    with pytest.raises(ConditionError, match="utterance e3: no P/W item spells 'ORG'"):
+        opposite_pairing(["e3"], items)
+
+
 def test_cli_writes_a_repaired_scp_into_the_same_ark(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
@@ -101,3 +121,13 @@ def test_llm_diagnostics_count_spellings_in_the_generated_context():
     assert records["llm_has_right"]["value"] == pytest.approx(200 / 3, abs=1e-3)
     assert records["llm_has_alt"]["value"] == pytest.approx(100 / 3, abs=1e-3)
     assert json.loads(json.dumps(records))["llm_has_right"]["n"] == 3
+
+
+def test_diagnostics_leave_entity_items_out():
+    items = {"a1": Item("a1", "P", 3, "knight", "night"), "b1": Item("b1", "P", 3, "night", "knight"),
+             "e1": Item("e1", "P", 3, "PERSON", "PLACE"), "e2": Item("e2", "P", 3, "PLACE", "PERSON")}
+    generated = {"a1": "a knight", "b1": "dark", "e1": "a person", "e2": "a place"}
+    assert llm_diagnostics(generated, items)["llm_has_right"]["n"] == 2
+    vector = {u: np.array([[1.0, float(i)]]) for i, u in enumerate(items)}
+    records = student_diagnostics(vector, vector, items)
+    assert records["student_sense_acc_P"]["n"] == 2 and records["student_teacher_cos"]["n"] == 4

@@ -3,20 +3,28 @@
 ``local/data.sh --corpus_dir test/fixtures/<corpus>`` runs as a user runs it,
 from a copy of the recipe; every line of the data dirs is compared with what
 the release rows say (written out here by hand), and malformed releases must
-stop with the file and line and leave the data dirs as they were.
+stop with the file and line and leave the data dirs as they were. The mini
+corpus's data dirs are checked against its corpus.tsv: the demo's sets hold
+only the demo's rows, test_far's cues lie 2 or 3 utterances back, and the
+NER sets add entity sessions that only the previous sentence decides.
 """
 
+import csv
+import importlib.util
 import os
 from pathlib import Path
+import re
 import shutil
 import subprocess
+import sys
 from typing import Dict, List
 
 import pytest
 
 from espnet_gcft.recipe.corpora import CorpusError
 from espnet_gcft.recipe.corpora.slue import clean_text, parse_ner_cell, tag_entities
-from gcft_helpers import ROOT, copy_recipe
+from espnet_gcft.scoring.homophones import ENTITY_LABELS, read_homophones, swap_word
+from gcft_helpers import RECIPE, ROOT, copy_recipe
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -291,3 +299,200 @@ def test_tag_entities_inserts_from_the_last_offset():
     assert parse_ner_cell("None", "f:1") == [] and parse_ner_cell("[]", "f:1") == []
     with pytest.raises(CorpusError, match=r"f:2: NER entries are \[label, start, length\]"):
         parse_ner_cell("[['GPE', '3', 5]]", "f:2")
+
+
+# ---- The mini corpus (egs2/mini_gcft): the demo's sets, test_far and the entity sets ----
+
+MINI_CORPUS = RECIPE / "local" / "corpus"
+BASE_SIZES = {"train": 1184, "dev": 312, "test": 728}  # the demo's sets (README table)
+
+
+def _write_corpus_module():
+    spec = importlib.util.spec_from_file_location("write_corpus", MINI_CORPUS / "write_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+WC = _write_corpus_module()
+
+
+def corpus_rows(path: Path = MINI_CORPUS / "corpus.tsv") -> Dict[str, dict]:
+    with open(path, encoding="utf-8") as f:
+        return {row["utt_id"]: row for row in csv.DictReader(f, delimiter="\t")}
+
+
+def lines(path: Path) -> Dict[str, str]:
+    """``key -> rest of the line`` of a data dir file (corpus order, keys once each)."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, _, rest = line.partition(" ")
+        assert key not in out, (path, key)
+        out[key] = rest
+    return out
+
+
+def back(utt2prev: Dict[str, str], utt: str, steps: int) -> List[str]:
+    """The ``steps`` utterances before ``utt``, nearest first (via utt2prev)."""
+    chain = []
+    for _ in range(steps):
+        utt = utt2prev[utt]
+        assert utt != "-"
+        chain.append(utt)
+    return chain
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory) -> Path:
+    """The mini recipe after ``local/data.sh`` (task asr), with a copy of what it wrote."""
+    recipe = copy_recipe(tmp_path_factory.mktemp("repo"), RECIPE, quick=False)
+    data_sh(recipe)
+    return recipe
+
+
+def test_mini_corpus_is_what_write_corpus_writes_with_the_added_splits_last():
+    written = subprocess.run([sys.executable, str(MINI_CORPUS / "write_corpus.py")],
+                             capture_output=True, text=True, check=True).stdout
+    assert written == (MINI_CORPUS / "corpus.tsv").read_text(encoding="utf-8")
+    splits = [row["split"] for row in corpus_rows().values()]
+    base = sum(BASE_SIZES.values())
+    assert set(splits[:base]) == set(BASE_SIZES)
+    assert set(splits[base:]) == set(WC.ADDED_SPLITS)
+
+
+def test_mini_asr_sets_hold_only_the_demo_rows(mini):
+    rows = corpus_rows()
+    data = mini / "data"
+    assert sorted(p.name for p in data.iterdir()) == ["dev", "test", "test_far", "train"]
+    for dset, size in BASE_SIZES.items():
+        text = lines(data / dset / "text")
+        assert len(text) == size and {rows[u]["split"] for u in text} == {dset}
+        items = [line.split() for line in lines(data / dset / "homophones").values()]
+        assert {item[0] for item in items} <= {"P", "W", "C"}
+        assert not any(item[2] in ENTITY_LABELS or item[3] in ENTITY_LABELS for item in items)
+        assert all(words == words.lower() for words in text.values())  # no entity tags (asr)
+
+
+def test_mini_test_far_cue_lies_two_or_three_back(mini):
+    rows = corpus_rows()
+    data = mini / "data" / "test_far"
+    utt2prev = lines(data / "utt2prev")
+    text = lines(data / "text")
+    assert {rows[u]["split"] for u in text} == {"test_far"}
+    items = {u: line.split() for u, line in lines(data / "homophones").items()}
+    counts: Dict[tuple, int] = {}
+    for utt, (kind, position, word, alternative, seen) in items.items():
+        steps = {"P2": 2, "P3": 3}[kind]
+        assert text[utt].split()[int(position)] == word and alternative == WC.other_sense(word)
+        chain = back(utt2prev, utt, steps)
+        assert [rows[u]["type"] for u in chain] == ["filler"] * (steps - 1) + ["cue"]
+        assert {text[u] for u in chain[:-1]} <= set(WC.FILLERS)
+        cue = text[chain[-1]].split()
+        # the cue is one of the sense's: held-out topic words exactly when cue_seen=no
+        assert set(cue) & set(WC.TOPICS[word]) and not set(cue) & set(WC.TOPICS[alternative])
+        assert bool(set(cue) & set(WC.TOPICS[word][-WC.HELD_OUT:])) == (seen == "no")
+        key = (word, kind, rows[utt]["voice"], seen)
+        counts[key] = counts.get(key, 0) + 1
+    # every sense x type x voice x seen-ness equally often: 12 x 2 x 4 x 2 cells of one
+    assert len(counts) == 12 * 2 * 4 * 2 and set(counts.values()) == {1}
+    # sessions like the test set's: an opener, then items
+    firsts = [u for u, p in utt2prev.items() if p == "-"]
+    assert len(firsts) == 32 and all(rows[u]["type"] == "-" and "FILL" in rows[u]["text"]
+                                     for u in firsts)
+
+
+def test_homophone_check_covers_the_far_carriers():
+    index = lines_tab(MINI_CORPUS / "audio" / "index.tsv")
+    check = lines_tab(MINI_CORPUS / "homophone_check.tsv")
+    carriers = {index[u] for u, row in corpus_rows().items() if row["type"] in ("P2", "P3")}
+    assert carriers and all(check.get(name) == "identical" for name in carriers)
+
+
+def lines_tab(path: Path) -> Dict[str, str]:
+    return dict(line.split("\t") for line in path.read_text(encoding="utf-8").splitlines())
+
+
+def test_mini_ner_sets_add_the_entity_sessions_and_leave_the_others(mini):
+    data = mini / "data"
+    before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    data_sh(mini, "--task", "ner")
+    assert {p: p.read_bytes() for p in before} == before  # data/train etc. as they were
+    assert sorted(p.name for p in data.iterdir()) == [
+        "dev", "dev_ner", "test", "test_far", "test_ner", "train", "train_ner"]
+    rows = corpus_rows()
+    entity_counts = {"train": 384, "dev": 48, "test": 96}
+    for base, size in BASE_SIZES.items():
+        dset = data / f"{base}_ner"
+        text = lines(dset / "text")
+        # the base set's rows first, then the entity sessions
+        assert [rows[u]["split"] for u in text] == [base] * size + [f"ner_{base}"] * (
+            len(text) - size)
+        utt2prev = lines(dset / "utt2prev")
+        transcript = lines(dset / "transcript")
+        items = read_homophones(dset / "homophones")
+        entity = {u: item for u, item in items.items() if item.is_entity}
+        assert len(entity) == entity_counts[base]
+        assert all(rows[u]["split"] == base for u in items if u not in entity)
+        counts: Dict[tuple, int] = {}
+        for utt, item in entity.items():
+            name = transcript[utt].split()[item.position]
+            assert rows[utt]["word"] == name and item.kind == "P"
+            if item.word == "O":
+                assert f"FILL {name}" not in text[utt]
+            else:
+                assert f"{item.word} FILL {name} SEP" in text[utt]
+            # the forced choice's other reference: the same words with the other type
+            swapped = swap_word(text[utt], item)
+            assert swapped != text[utt]
+            assert " ".join(w for w in swapped.split() if w.islower()) == transcript[utt]
+            # the previous sentence is a cue of the right type, and it alone tells it
+            (cue,) = back(utt2prev, utt, 1)
+            assert rows[cue]["type"] == "cue"
+            words = set(transcript[cue].split())
+            assert words & set(WC.ENTITY_TOPICS[item.word])
+            assert not words & set(WC.ENTITY_TOPICS[item.alternative])
+            assert bool(words & set(WC.ENTITY_TOPICS[item.word][-WC.HELD_OUT:])) == (
+                item.cue_seen == "no")
+            key = (item.word, rows[utt]["voice"], name, item.cue_seen)
+            counts[key] = counts.get(key, 0) + 1
+        # every type x voice x name (x seen-ness in test) equally often
+        cells = 4 * 4 * 3 * (2 if base == "test" else 1)
+        assert len(counts) == cells and len(set(counts.values())) == 1
+    # ner_test: 24 items per type, half of them with a cue never seen in training
+    test_items = [line.split() for line in lines(data / "test_ner" / "homophones").values()]
+    for kind in ("PERSON", "PLACE", "ORG", "O"):
+        assert sum(i[2] == kind for i in test_items) == 24
+        assert sum(i[2] == kind and i[4] == "no" for i in test_items) == 12
+    # the demo's items come along, scored as homophone items
+    assert sum(i[2] not in ENTITY_LABELS for i in test_items) == 336
+
+
+def _bad_corpus(tmp_path: Path, edit) -> Path:
+    corpus = tmp_path / "corpus"
+    (corpus / "audio").mkdir(parents=True)
+    shutil.copy(MINI_CORPUS / "audio" / "index.tsv", corpus / "audio" / "index.tsv")
+    text = (MINI_CORPUS / "corpus.tsv").read_text(encoding="utf-8").split("\n")
+    lineno = next(i for i, line in enumerate(text, 1)
+                  if "\tner_test\t" in line and "PERSON FILL" in line and "\tP\t" in line)
+    text[lineno - 1] = edit(text[lineno - 1])
+    (corpus / "corpus.tsv").write_text("\n".join(text), encoding="utf-8")
+    return corpus, lineno
+
+
+@pytest.mark.parametrize("edit, message", [
+    # the name is tagged with its own alternative type
+    (lambda line: line.replace("PERSON FILL", "PLACE FILL"), "is tagged PLACE, its alternative type"),
+    # the name is not the first word of its entity
+    (lambda line: line.replace("PERSON FILL", "PERSON FILL mister"), "is not the first word"),
+    # the item's name is not in its carrier
+    (lambda line: re.sub(r"\tP\t[a-z]+\t", "\tP\tlincoln\t", line), "must occur once"),
+])
+def test_mini_bad_entity_item_names_file_and_line(tmp_path, edit, message):
+    corpus, lineno = _bad_corpus(tmp_path, edit)
+    proc = subprocess.run([sys.executable, str(RECIPE / "local" / "data_prep.py"), "--corpus_dir",
+                           str(corpus), "--task", "ner", "--out_dir", str(tmp_path / "data")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert f"{corpus / 'corpus.tsv'}:{lineno}: utterance " in proc.stderr, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "data").exists()

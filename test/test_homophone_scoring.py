@@ -2,6 +2,7 @@
 
 import json
 from math import comb
+import re
 
 import pytest
 
@@ -82,6 +83,38 @@ def test_swap_word_counts_plain_words_only():
         swap_word("look at the knight", item)
 
 
+@pytest.mark.parametrize("text, item, swapped", [
+    # the tag before the entity changes
+    ("they talked about PERSON FILL washington SEP", Item("u", "P", 3, "PERSON", "PLACE"),
+     "they talked about PLACE FILL washington SEP"),
+    # an organisation becomes a plain word: the wrapping goes, a multi-word entity whole
+    ("PERSON FILL anna SEP met ORG FILL apple inc SEP today", Item("u", "P", 2, "ORG", "O"),
+     "PERSON FILL anna SEP met apple inc today"),
+    # a plain word becomes an entity: the one word at the position is wrapped
+    ("Neutral nobody forgot apple", Item("u", "P", 2, "O", "ORG"),
+     "Neutral nobody forgot ORG FILL apple SEP"),
+])
+def test_swap_word_gives_an_entity_item_the_other_type(text, item, swapped):
+    assert swap_word(text, item) == swapped
+
+
+@pytest.mark.parametrize("text, item, message", [
+    ("they talked about apple", Item("u", "P", 3, "ORG", "O"),
+     "expected the start of an entity of type ORG at word 3 of 'they talked about apple', "
+     "found no entity"),
+    ("nobody forgot ORG FILL apple SEP", Item("u", "P", 2, "O", "ORG"),
+     "expected no entity at word 2 of 'nobody forgot ORG FILL apple SEP', "
+     "found the start of an entity of type ORG"),
+    ("ORG FILL big apple SEP", Item("u", "P", 1, "ORG", "O"), "found the inside of an entity"),
+    ("they talked about PLACE FILL georgia SEP", Item("u", "P", 3, "PERSON", "PLACE"),
+     "found the start of an entity of type PLACE"),
+    ("nobody forgot", Item("u", "P", 2, "O", "ORG"), "which has 2 words"),
+])
+def test_swap_word_refuses_an_entity_item_its_reference_does_not_hold(text, item, message):
+    with pytest.raises(ScoringError, match=re.escape(message)):
+        swap_word(text, item)
+
+
 def test_read_homophones_names_bad_lines(tmp_path):
     path = tmp_path / "homophones"
     path.write_text("u1 P 3 knight night yes\nu2 W x pear pair\n")
@@ -90,6 +123,17 @@ def test_read_homophones_names_bad_lines(tmp_path):
     path.write_text("u1 P 3 knight knight\n")
     with pytest.raises(ScoringError, match="alternative equals"):
         read_homophones(path)
+    # an entity item names two entity types; O and O are the same type
+    path.write_text("u1 P 3 PERSON PLACE yes\nu2 P 3 ORG apple no\n")
+    with pytest.raises(ScoringError, match="homophones:2: utterance u2: 'ORG' is an entity type "
+                                           "but 'apple' is not"):
+        read_homophones(path)
+    path.write_text("u1 P 3 O O\n")
+    with pytest.raises(ScoringError, match="homophones:1: utterance u1: the alternative equals"):
+        read_homophones(path)
+    path.write_text("u1 P 3 PERSON PLACE yes\nu2 P2 4 knight night no\n")
+    items = read_homophones(path)
+    assert items["u1"].is_entity and not items["u2"].is_entity
 
 
 def test_decoded_spelling_is_read_at_the_aligned_position():
@@ -106,6 +150,13 @@ def test_decoded_spelling_is_read_at_the_aligned_position():
     ]
     assert decoded_spellings(items, pairs) == {"1": "right", "2": "alternative", "3": "other",
                                                "4": "other"}
+
+
+def test_decoded_spellings_leave_entity_items_out():
+    items = {"1": Item("1", "P", 3, "PERSON", "PLACE"), "2": Item("2", "P", 1, "pear", "pair")}
+    pairs = [("spk-1", "they talked about washington", "they talked about washington"),
+             ("spk-2", "a pear", "a pair")]
+    assert decoded_spellings(items, pairs) == {"2": "alternative"}
 
 
 @pytest.fixture
@@ -180,3 +231,38 @@ def test_ner_hypothesis_with_illegal_tags_is_scored_not_refused(tmp_path):
     assert scores["f1_micro"] == pytest.approx(100 * 2 * 1 / (1 + 2))
     assert scores["wer"] == 0.0
     assert set(scores["intervals"]) >= {"f1_micro", "label_f1_micro", "wer", "cer"}
+
+
+def test_entity_items_are_scored_as_entity_type_acc(tmp_path):
+    """NER targets with entity items, a homophone item and a plain utterance."""
+    refs = [("e1", "they talked about PERSON FILL washington SEP"),
+            ("e2", "nobody forgot apple"),
+            ("e3", "we all heard about ORG FILL orange SEP"),
+            ("e4", "they talked about PLACE FILL jordan SEP"),
+            ("h1", "look at the knight"),
+            ("x1", "PERSON FILL anna SEP went to PLACE FILL paris SEP")]
+    hyps = [("e1", "they talked about PLACE FILL washington SEP"),
+            ("e2", "nobody forgot apple"),
+            ("e3", "we all heard about orange"),
+            ("e4", "they talked about PLACE FILL jordan SEP"),
+            ("h1", "look at the night"),
+            ("x1", "PERSON FILL anna SEP went to PLACE FILL paris SEP")]
+    ref, hyp = _trn(tmp_path / "ref.trn", refs), _trn(tmp_path / "hyp.trn", hyps)
+    homophones = tmp_path / "homophones"
+    homophones.write_text("e1 P 3 PERSON PLACE yes\ne2 P 2 O ORG no\ne3 P 4 ORG O no\n"
+                          "e4 P 3 PLACE PERSON yes\nh1 P 3 knight night yes\n")
+    forced = tmp_path / "forced_choice"
+    # right wins for e1, e2 and h1; loses for e3 and e4
+    forced.write_text("e1 -1.0 -2.0\ne2 -1.0 -4.0\ne3 -3.0 -1.0\ne4 -2.0 -2.0\nh1 -1.0 -2.0\n")
+    scores = score("ner", ref, hyp, use_sclite=False, homophones=homophones, forced_choice=forced)
+    assert scores["entity_type_acc_P"] == 50.0 and scores["intervals"]["entity_type_acc_P"]["n"] == 4
+    assert scores["entity_type_acc_P_seen_cue"] == 50.0  # e1 right, e4 tied
+    assert scores["entity_type_acc_P_unseen_cue"] == 50.0  # e2 right, e3 wrong
+    # the homophone item keeps its own record; entity items are not in it
+    assert scores["homophone_acc_P"] == 100.0 and scores["intervals"]["homophone_acc_P"]["n"] == 1
+    # the decoded-spelling measure reads the homophone item only
+    assert scores["n_context_words"] == 1 and scores["context_word_alt"] == 100.0
+    # the decoded types are what SLUE F1 scores: 5 reference and 4 hypothesis
+    # entities, 3 of them alike (e1's type and e3's tags are lost)
+    assert scores["n_ref_entities"] == 5 and scores["n_hyp_entities"] == 4
+    assert scores["label_f1_micro"] == pytest.approx(100 * 2 * 3 / (4 + 5), abs=1e-3)

@@ -153,3 +153,67 @@ def test_sweep_results_gather_points_and_references(run_dirs):
                       "--out", root / "bad.md", check=False)
     assert missing.returncode != 0 and "sweep point dw9" in missing.stderr
     assert not (root / "bad.md").exists()
+
+
+def _items_run(root, task, dset, refs, items, base_right, inject_right):
+    """Scored baseline and inject_gt decodes of one set with the given items."""
+    raw = root / "dump" / "raw" / dset
+    raw.mkdir(parents=True)
+    (raw / "homophones").write_text("".join(f"{u} {line}\n" for u, line in items))
+    for variant, right in (("baseline", base_right), ("inject_gt", inject_right)):
+        out = root / "exp" / variant / f"decode_{dset}"
+        _decode(out, refs, refs, right)
+        scores = score(task, out / "ref.trn", out / "hyp.trn", use_sclite=False,
+                       homophones=raw / "homophones", forced_choice=out / "forced_choice")
+        (out / "score.json").write_text(json.dumps(scores))
+    (root / "dump" / "context").mkdir(exist_ok=True)
+    run_cli("espnet_gcft.bin.make_results", "--exp_dir", root / "exp", "--variants", "baseline",
+            "inject_gt", "--test_sets", dset, "--task", task,
+            "--context_dir", root / "dump" / "context", "--out", root / "RESULTS.md")
+    records = json.loads((root / "RESULTS.json").read_text())
+    return {(r["variant"], r["metric"]): r for r in records}, (root / "RESULTS.md").read_text()
+
+
+def test_far_cue_and_entity_type_records(tmp_path):
+    # test_far: 20 P2 items (baseline right on 10, inject_gt on 18) and 12 P3 items
+    refs = [(f"f{i:02d}", f"nobody forgot the {'knight' if i % 2 else 'night'}") for i in range(32)]
+    items = [(u, f"{'P2' if i < 20 else 'P3'} 3 {t.split()[-1]} "
+                 f"{'night' if t.endswith('knight') else 'knight'} {'yes' if i % 4 < 2 else 'no'}")
+             for i, (u, t) in enumerate(refs)]
+    base = [i % 2 == 0 for i in range(32)]
+    inject = [i < 18 or (i >= 20 and i % 2 == 0) for i in range(32)]
+    by, results = _items_run(tmp_path / "far", "asr", "test_far", refs, items, base, inject)
+    p2 = by[("inject_gt", "homophone_acc_P2")]
+    assert p2["value"] == pytest.approx(90.0) and p2["n"] == 20 and p2["ci_low"] < 90 < p2["ci_high"]
+    # inject_gt right on 9 P2 items the baseline is wrong on, wrong on 1 it is right on
+    assert p2["p_vs_baseline"] == pytest.approx(mcnemar_exact(9, 1))
+    assert by[("inject_gt", "homophone_acc_P3")]["n"] == 12
+    assert by[("inject_gt", "homophone_acc_P3")]["p_vs_baseline"] == 1.0
+    assert by[("baseline", "homophone_acc_P2_seen_cue")]["n"] == 10
+    assert "homophone_acc_P2 (n=20)" in results and "homophone_acc_P3 (n=12)" in results
+
+    # test_ner: 24 entity items (right types alternate) and a homophone item
+    names = ["washington", "jordan", "apple"]
+    refs = []
+    items = []
+    for i in range(24):
+        name = names[i % 3]
+        kind = ("PERSON" if i % 2 else "PLACE") if name != "apple" else ("ORG" if i % 2 else "O")
+        other = {"PERSON": "PLACE", "PLACE": "PERSON", "ORG": "O", "O": "ORG"}[kind]
+        refs.append((f"e{i:02d}", f"they talked about {name}" if kind == "O"
+                     else f"they talked about {kind} FILL {name} SEP"))
+        items.append((f"e{i:02d}", f"P 3 {kind} {other} {'yes' if i < 12 else 'no'}"))
+    refs.append(("h00", "look at the knight"))
+    items.append(("h00", "P 3 knight night yes"))
+    base = [i % 2 == 0 for i in range(25)]
+    inject = [i < 20 or i == 24 for i in range(25)]
+    by, results = _items_run(tmp_path / "ner", "ner", "test_ner", refs, items, base, inject)
+    entity = by[("inject_gt", "entity_type_acc_P")]
+    assert entity["value"] == pytest.approx(100 * 20 / 24) and entity["n"] == 24
+    assert entity["ci_low"] < entity["value"] < entity["ci_high"]
+    # inject_gt right on 10 items the baseline is wrong on, wrong on 2 it is right on
+    assert entity["p_vs_baseline"] == pytest.approx(mcnemar_exact(10, 2))
+    assert by[("inject_gt", "entity_type_acc_P_unseen_cue")]["n"] == 12
+    assert by[("inject_gt", "homophone_acc_P")]["n"] == 1  # the homophone item alone
+    assert {"f1_micro", "label_f1_micro"} <= {m for _, m in by}
+    assert "entity_type_acc_P (n=24)" in results

@@ -17,8 +17,8 @@ Writes ``text``, ``token``, ``token_int`` and ``score`` (``<utt> <value>``
 lines) into the output dir. With ``--homophones`` (a data dir's list of
 context-decided words) and ``--reference`` (its target texts), it also writes
 ``forced_choice``: ``<utt> <log p(reference)> <log p(reference with the
-alternative spelling)>`` under the CTC branch, from the same encoder pass as the
-decoding. A ``distill`` (gcaf) model also writes its student's context
+alternative spelling)>`` (for an entity item: with the entity's other type)
+under the CTC branch, from the same encoder pass as the decoding. A ``distill`` (gcaf) model also writes its student's context
 prediction of every utterance to ``student.{ark,scp}``. The inputs are checked before decoding starts (an
 ``inject`` model needs a context for every utterance, with the model's
 dimension and finite values), and the files appear only once every utterance

@@ -19,7 +19,9 @@ adds ``macro_f1`` and ``accuracy`` of the first word, with WER on the rest.
 of those words whose aligned hypothesis word is the right spelling, the
 alternative or something else; with ``--forced_choice`` (written by
 ``gcft_inference --homophones``) also ``homophone_acc_<type>``, the share of
-items whose reference outscores the same text with the alternative spelling.
+items whose reference outscores the same text with the alternative spelling,
+and for entity items (``word`` and ``alternative`` entity types)
+``entity_type_acc_<type>``, the same with the entity's other type.
 Under ``intervals``, every rate has its 95% interval and ``n`` (bootstrap over
 utterances for WER/CER, Wilson for accuracies). Utterance ids must match
 between the files.
@@ -47,7 +49,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--homophones", type=Path, default=None,
                         help="<utt> <type> <position> <word> <alternative> file: adds context_word_*")
     parser.add_argument("--forced_choice", type=Path, default=None,
-                        help="forced_choice file of the decode dir: adds homophone_acc_<type>")
+                        help="forced_choice file of the decode dir: adds homophone_acc_<type> "
+                             "(entity_type_acc_<type> for entity items)")
     return parser
 
 

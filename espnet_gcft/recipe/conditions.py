@@ -5,7 +5,9 @@
   separates information from parameters.
 - ``opposite``: every context-decided item (type P or W of ``homophones``)
   takes the context of an item of the other sense (an item whose right
-  spelling is this item's alternative); every other utterance keeps its own.
+  spelling, or for an entity item type, is this item's alternative); every
+  other utterance keeps its own. A far-cue item (P2, P3) takes it from an
+  item of its own type, whose cue lies as far back.
 - ``replaced<p>`` / ``dropped<p>`` (degraded context, e.g. ``replaced0.25``):
   a fraction ``p`` of the utterances that have a context take another
   session's context (replaced) or none, ``L = 0`` (dropped); the others keep
@@ -33,7 +35,9 @@ from espnet_gcft.fileio import read_table, read_text, write_table_atomic
 from espnet_gcft.scoring.homophones import Item
 
 CONDITIONS = ("shuffled", "opposite")
-CONTEXT_DECIDED = ("P", "W")
+CONTEXT_DECIDED = ("P", "W", "P2", "P3")
+# the types that trade contexts only among their own items
+SAME_TYPE_DONORS = ("P2", "P3")
 DEGRADED = re.compile(r"^(replaced|dropped)(0(\.[0-9]+)?|1(\.0*)?)$")
 DROPPED = NO_PREVIOUS  # a pairing's donor for "no context"
 
@@ -103,12 +107,17 @@ def degraded_pairing(utt2prev: Dict[str, str], condition: str, seed: int = 0) ->
     return pairing
 
 
+def _donor_group(kind: str) -> str:
+    return kind if kind in SAME_TYPE_DONORS else "P/W"
+
+
 def opposite_pairing(utts: List[str], items: Dict[str, Item], seed: int = 0) -> Dict[str, str]:
-    """utt -> donor: each P/W item takes the context of an item of the other sense."""
-    by_word: Dict[str, List[str]] = {}
+    """utt -> donor: each P/W item takes the context of a P/W item of the other sense,
+    each P2 (P3) item that of a P2 (P3) item of the other sense."""
+    by_word: Dict[tuple, List[str]] = {}
     for utt, item in items.items():
         if item.kind in CONTEXT_DECIDED:
-            by_word.setdefault(item.word, []).append(utt)
+            by_word.setdefault((_donor_group(item.kind), item.word), []).append(utt)
     rng = random.Random(seed)
     pairing = {}
     for utt in utts:
@@ -116,9 +125,10 @@ def opposite_pairing(utts: List[str], items: Dict[str, Item], seed: int = 0) -> 
         if item is None or item.kind not in CONTEXT_DECIDED:
             pairing[utt] = utt
             continue
-        donors = by_word.get(item.alternative)
+        group = _donor_group(item.kind)
+        donors = by_word.get((group, item.alternative))
         if not donors:
-            raise ConditionError(f"utterance {utt}: no P/W item spells {item.alternative!r}, "
+            raise ConditionError(f"utterance {utt}: no {group} item spells {item.alternative!r}, "
                                  "so it has no opposite context")
         pairing[utt] = rng.choice(donors)
     return pairing

@@ -9,7 +9,8 @@
 
 Each figure is a record ``{"value", "ci_low", "ci_high", "n"}`` in percent
 (the cosine times 100): Wilson intervals for shares, a bootstrap interval for
-the mean cosine.
+the mean cosine. Entity items are left out: their ``word`` is an entity
+type, not a spelling an LLM output could hold.
 """
 
 import re
@@ -20,7 +21,7 @@ import numpy as np
 from espnet_gcft.scoring.homophones import Item, accuracy_record
 from espnet_gcft.scoring.stats import bootstrap_mean_interval
 
-CONTEXT_DECIDED = ("P", "W")
+CONTEXT_DECIDED = ("P", "W", "P2", "P3")
 
 
 def _vector(matrix: np.ndarray) -> np.ndarray:
@@ -53,7 +54,8 @@ def student_diagnostics(student: Dict[str, np.ndarray], teacher: Dict[str, np.nd
     sums: Dict[str, np.ndarray] = {}
     counts: Dict[str, int] = {}
     for utt, item in items.items():
-        if item.kind in CONTEXT_DECIDED and utt in teacher and len(teacher[utt]):
+        if item.kind in CONTEXT_DECIDED and not item.is_entity and utt in teacher \
+                and len(teacher[utt]):
             sums[item.word] = sums.get(item.word, 0) + _vector(teacher[utt])
             counts[item.word] = counts.get(item.word, 0) + 1
     centroids = {word: total / counts[word] for word, total in sums.items()}
@@ -73,9 +75,10 @@ def student_diagnostics(student: Dict[str, np.ndarray], teacher: Dict[str, np.nd
 
 
 def llm_diagnostics(generated: Dict[str, str], items: Dict[str, Item]) -> Dict[str, dict]:
-    """``llm_has_right`` / ``llm_has_alt``: P/W items whose generated context holds that spelling."""
+    """``llm_has_right`` / ``llm_has_alt``: context-decided items (P, W, P2, P3) whose
+    generated context holds that spelling."""
     decided = [item for utt, item in items.items()
-               if item.kind in CONTEXT_DECIDED and utt in generated]
+               if item.kind in CONTEXT_DECIDED and not item.is_entity and utt in generated]
     if not decided:
         return {}
     words = {item.utt: set(re.findall(r"[a-z]+", generated[item.utt].lower())) for item in decided}

@@ -6,7 +6,8 @@ a test applies: the same metric of the baseline's default (``gt``) decode of
 the same set, paired unit by unit:
 
 - accuracies on items or utterances (``homophone_acc_*``,
-  ``context_word_acc``, ``accuracy``): exact McNemar test;
+  ``entity_type_acc_*``, ``context_word_acc``, ``accuracy``): exact McNemar
+  test;
 - ``wer``: sclite's matched-pairs sentence-segment test (``sc_stats``) when
   sclite is installed, else a paired bootstrap over utterances;
 - ``cer`` and F1s: paired bootstrap over utterances.
@@ -29,7 +30,13 @@ logger = logging.getLogger(__name__)
 HOMOPHONE_METRICS = ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C",
                      "homophone_acc_P_seen_cue", "homophone_acc_P_unseen_cue",
                      "homophone_acc_W_seen_cue", "homophone_acc_W_unseen_cue",
-                     "context_word_acc", "context_word_alt", "context_word_other"]
+                     "context_word_acc", "context_word_alt", "context_word_other",
+                     # far cues (the cue 2 or 3 utterances back) and entity types
+                     "homophone_acc_P2", "homophone_acc_P3",
+                     "homophone_acc_P2_seen_cue", "homophone_acc_P2_unseen_cue",
+                     "homophone_acc_P3_seen_cue", "homophone_acc_P3_unseen_cue",
+                     "entity_type_acc_P", "entity_type_acc_P_seen_cue",
+                     "entity_type_acc_P_unseen_cue"]
 METRICS = {
     "asr": ["wer", "cer"] + HOMOPHONE_METRICS,
     "ner": list(F1_METRICS["ner"]) + ["wer", "cer"] + HOMOPHONE_METRICS,

@@ -15,13 +15,19 @@ TABLES = [
     ("Forced choice by cue: seen in training or only in test",
      ["homophone_acc_P_seen_cue", "homophone_acc_P_unseen_cue", "homophone_acc_W_seen_cue",
       "homophone_acc_W_unseen_cue"]),
+    ("Forced choice with the cue 2 or 3 utterances back",
+     ["homophone_acc_P2", "homophone_acc_P3", "homophone_acc_P2_seen_cue",
+      "homophone_acc_P2_unseen_cue", "homophone_acc_P3_seen_cue", "homophone_acc_P3_unseen_cue"]),
+    ("Forced choice between an entity's two types",
+     ["entity_type_acc_P", "entity_type_acc_P_seen_cue", "entity_type_acc_P_unseen_cue"]),
     ("Decoded words", ["wer", "cer", "context_word_acc", "context_word_alt", "context_word_other"]),
     ("Task scores", ["f1_micro", "f1_macro", "label_f1_micro", "label_f1_macro", "macro_f1",
                      "accuracy"]),
     ("What the context knew", ["student_teacher_cos", "student_sense_acc_P", "student_sense_acc_W",
                                "student_sense_acc_C", "llm_has_right", "llm_has_alt"]),
 ]
-CHART_METRICS = ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C", "cer"]
+CHART_METRICS = ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C", "homophone_acc_P2",
+                 "homophone_acc_P3", "entity_type_acc_P", "cer"]
 
 
 def count_checkpoint_params(path: Path, prefix: str = "") -> Optional[int]:
@@ -209,7 +215,7 @@ def chart(records: List[dict], dset: str, out: Path) -> None:
         ax.bar(range(len(chosen)), values, yerr=errors, capsize=3, color=colors)
         ax.set_xticks(range(len(chosen)))
         ax.set_xticklabels(labels, rotation=90, fontsize=7)
-        if metric.startswith("homophone_acc"):
+        if metric.startswith(("homophone_acc", "entity_type_acc")):
             ax.axhline(50, color="black", linestyle="--", linewidth=0.8)
             ax.set_ylim(0, 100)
         ax.set_title(f"{metric} ({dset})", fontsize=9)

@@ -5,23 +5,37 @@ A data dir's ``homophones`` file lists the items, one per line::
     <utt> <type> <position> <word> <alternative> [<cue_seen>]
 
 ``type`` says what decides the spelling (``P``: only the previous sentence,
-``W``: the previous sentence and a topic word of the current one, ``C``: the
-current sentence alone; any other label is kept as it is), ``position`` is the
-0-based index of the word among the plain words of the reference (entity tags
-and a leading sentiment label do not count), ``word`` its right spelling and
-``alternative`` the other one. ``cue_seen`` (optional: ``yes``/``no``/``-``)
-says whether the deciding sentence occurs in training.
+``P2``/``P3``: only the sentence 2/3 back, ``W``: the previous sentence and a
+topic word of the current one, ``C``: the current sentence alone; any other
+label is kept as it is), ``position`` is the 0-based index of the word among
+the plain words of the reference (entity tags and a leading sentiment label
+do not count), ``word`` its right spelling and ``alternative`` the other one.
+``cue_seen`` (optional: ``yes``/``no``/``-``) says whether the deciding
+sentence occurs in training.
+
+An **entity item** decides an entity's type instead of a spelling: its
+``word`` and ``alternative`` are both entity labels, a type of
+:data:`~espnet_gcft.scoring.slu.NER_TYPES` or ``O`` (no entity), e.g.
+``<utt> P 3 PERSON PLACE yes`` or ``<utt> P 3 O ORG no``, and ``position``
+is the plain-word index of the entity's first word. Its alternative reference
+(:func:`swap_word`) is the same text with the other tag before the entity,
+or with the ``TYPE FILL ... SEP`` wrapping removed (alternative ``O``) or
+added around the one word at ``position`` (word ``O``). Entity labels are
+reserved: an item with one entity label and one word is an error.
 
 Two measures read it:
 
-- the **forced choice** (:func:`forced_choice_accuracy`): the model scores the
-  reference with the right spelling against the same reference with the
-  alternative (CTC log-likelihoods written by ``gcft_inference
-  --homophones``); an item is right when the right spelling scores strictly
-  higher;
+- the **forced choice** (:func:`forced_choice_outcomes`): the model scores the
+  reference with the right spelling (type) against the same reference with
+  the alternative (CTC log-likelihoods written by ``gcft_inference
+  --homophones``); an item is right when the right one scores strictly
+  higher. Reported as ``homophone_acc_<type>``, and as
+  ``entity_type_acc_<type>`` for entity items (:func:`item_groups`);
 - the **decoded spelling** (:func:`decoded_spellings`): the hypothesis word
   aligned to the item's position is the right spelling, the alternative, or
-  something else (including nothing).
+  something else (including nothing). Entity items are left out: both of
+  their references have the same words, so a decoded word tells nothing about
+  the type (the decoded types are what the NER F1 scores measure).
 """
 
 from dataclasses import dataclass
@@ -34,7 +48,9 @@ from espnet_gcft.scoring.stats import wilson_interval
 from espnet_gcft.scoring.trn import ScoringError
 
 PathLike = Union[str, Path]
-ITEM_TYPES = ("P", "W", "C")
+ITEM_TYPES = ("P", "W", "C", "P2", "P3")
+NO_ENTITY = "O"
+ENTITY_LABELS = NER_TYPES + (NO_ENTITY,)
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,11 @@ class Item:
     word: str
     alternative: str
     cue_seen: str = "-"
+
+    @property
+    def is_entity(self) -> bool:
+        """An entity item: ``word`` and ``alternative`` are entity types (``O``: none)."""
+        return self.word in ENTITY_LABELS and self.alternative in ENTITY_LABELS
 
 
 def read_homophones(path: PathLike) -> Dict[str, Item]:
@@ -62,6 +83,11 @@ def read_homophones(path: PathLike) -> Dict[str, Item]:
         if fields[3] == fields[4]:
             raise ScoringError(f"{path}:{lineno}: utterance {utt}: the alternative equals "
                                f"the word {fields[3]!r}")
+        labels = [f for f in fields[3:5] if f in ENTITY_LABELS]
+        if len(labels) == 1:
+            raise ScoringError(f"{path}:{lineno}: utterance {utt}: {labels[0]!r} is an entity "
+                               f"type but {(set(fields[3:5]) - set(labels)).pop()!r} is not: an "
+                               f"entity item names two of {', '.join(ENTITY_LABELS)}")
         items[utt] = Item(utt, kind, int(position), fields[3], fields[4],
                           fields[5] if len(fields) > 5 else "-")
     return items
@@ -84,12 +110,73 @@ def plain_word_indices(words: Sequence[str]) -> List[int]:
     return indices
 
 
+def entity_spans(words: Sequence[str]) -> List[Tuple[int, str, int]]:
+    """Per plain word of a target: its token index, its entity type (``O``: none) and
+    the token index of its entity's type tag (-1 outside an entity)."""
+    spans = []
+    kind, opened = NO_ENTITY, -1
+    for index in plain_word_indices(words):
+        # the tags between the previous plain word and this one open or close entities
+        start = spans[-1][0] + 1 if spans else 0
+        for tag in range(start, index):
+            if words[tag] in NER_TYPES and tag + 1 < index and words[tag + 1] == FILL:
+                kind, opened = words[tag], tag
+            elif words[tag] == SEP:
+                kind, opened = NO_ENTITY, -1
+        spans.append((index, kind, opened))
+    return spans
+
+
+def _entity(label: str, starts: bool = True) -> str:
+    if label == NO_ENTITY:
+        return "no entity"
+    return f"the {'start' if starts else 'inside'} of an entity of type {label}"
+
+
+def swap_entity_type(text: str, item: Item) -> str:
+    """``text`` with the entity at the item's position given the alternative type.
+
+    The tag before the entity is replaced; with alternative ``O`` the
+    ``TYPE FILL`` before the entity and the ``SEP`` after it are removed; with
+    word ``O`` the one word at the position is wrapped in ``TYPE FILL ... SEP``.
+
+    Raises:
+        ScoringError: the reference has no entity of the item's type starting
+            at its position (or, for ``O``, the word there is inside an entity).
+    """
+    words = text.split()
+    spans = entity_spans(words)
+    if item.position >= len(spans):
+        raise ScoringError(f"utterance {item.utt}: expected {_entity(item.word)} at word "
+                           f"{item.position} of {text!r}, which has {len(spans)} words")
+    index, kind, opened = spans[item.position]
+    starts = kind == NO_ENTITY or opened == index - 2
+    if kind != item.word or not starts:
+        raise ScoringError(f"utterance {item.utt}: expected {_entity(item.word)} at word "
+                           f"{item.position} of {text!r}, found {_entity(kind, starts)}")
+    if item.word == NO_ENTITY:
+        words[index:index + 1] = [item.alternative, FILL, words[index], SEP]
+    elif item.alternative == NO_ENTITY:
+        close = next((j for j in range(index, len(words)) if words[j] == SEP), None)
+        if close is None:
+            raise ScoringError(f"utterance {item.utt}: the {kind} entity at word "
+                               f"{item.position} of {text!r} is not closed by {SEP}")
+        del words[close]
+        del words[opened:index]
+    else:
+        words[opened] = item.alternative
+    return " ".join(words)
+
+
 def swap_word(text: str, item: Item) -> str:
-    """``text`` with the item's word replaced by its alternative spelling.
+    """``text`` with the item's word replaced by its alternative spelling
+    (for an entity item, its entity given the alternative type: :func:`swap_entity_type`).
 
     Raises:
         ScoringError: the word at the item's position is not the item's word.
     """
+    if item.is_entity:
+        return swap_entity_type(text, item)
     words = text.split()
     plain = plain_word_indices(words)
     if item.position >= len(plain) or words[plain[item.position]] != item.word:
@@ -129,12 +216,15 @@ def accuracy_record(right: int, n: int) -> Dict[str, float]:
 
 
 def item_groups(items: Dict[str, Item]) -> Dict[str, List[str]]:
-    """Metric suffix -> utterances: one group per type, and the P/W items by cue_seen."""
+    """Forced-choice metric -> utterances: ``homophone_acc_<type>`` per item type,
+    ``entity_type_acc_<type>`` for entity items, each also by cue_seen
+    (``..._<type>_seen_cue`` / ``_unseen_cue``)."""
     groups: Dict[str, List[str]] = {}
     for utt, item in items.items():
-        groups.setdefault(item.kind, []).append(utt)
+        metric = "entity_type_acc" if item.is_entity else "homophone_acc"
+        groups.setdefault(f"{metric}_{item.kind}", []).append(utt)
         if item.cue_seen in ("yes", "no"):
-            name = f"{item.kind}_{'seen' if item.cue_seen == 'yes' else 'unseen'}_cue"
+            name = f"{metric}_{item.kind}_{'seen' if item.cue_seen == 'yes' else 'unseen'}_cue"
             groups.setdefault(name, []).append(utt)
     return groups
 
@@ -175,7 +265,8 @@ def decoded_spellings(items: Dict[str, Item],
     ``pairs`` are ``(trn id, plain reference, plain hypothesis)``; a trn id is
     ``<spk>-<utt>``, so an item's utterance also matches a trn id ending in
     ``-<utt>``. The hypothesis word aligned to the item's position decides;
-    a deleted word is ``other``.
+    a deleted word is ``other``. Entity items are left out (both of their
+    references have the same words).
     """
     by_utt = {}
     for trn_id, ref, hyp in pairs:
@@ -185,7 +276,7 @@ def decoded_spellings(items: Dict[str, Item],
                 by_utt.setdefault(trn_id[index + 1:], (ref, hyp))
     spellings = {}
     for utt, item in items.items():
-        if utt not in by_utt:
+        if utt not in by_utt or item.is_entity:
             continue
         ref, hyp = (s.lower().split() for s in by_utt[utt])
         if item.position >= len(ref) or ref[item.position] != item.word.lower():

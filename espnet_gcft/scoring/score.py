@@ -44,8 +44,8 @@ class ScoredDecode:
         pairs: ``(trn id, plain reference, plain hypothesis)`` per utterance
             (tags and labels removed), in reference order.
         binary: accuracy metric -> unit -> right? (``accuracy`` per
-            utterance, ``context_word_acc`` and ``homophone_acc_<group>`` per
-            item).
+            utterance, ``context_word_acc``, ``homophone_acc_<group>`` and
+            ``entity_type_acc_<group>`` per item).
         labels: per utterance, the task's labels: ``(reference entities,
             hypothesis entities)`` for ner, ``(gold, predicted)`` for sentiment.
         illegal: hypothesis NER tags dropped or ignored.
@@ -102,8 +102,8 @@ def load_decode(task: str, ref_trn: PathLike, hyp_trn: PathLike,
         if forced_choice is not None:
             outcomes = forced_choice_outcomes(items, read_forced_choice(forced_choice),
                                               str(forced_choice))
-            for group, utts in item_groups(items).items():
-                decode.binary[f"homophone_acc_{group}"] = {u: outcomes[u] for u in utts}
+            for metric, utts in item_groups(items).items():
+                decode.binary[metric] = {u: outcomes[u] for u in utts}
     return decode
 
 
@@ -141,10 +141,12 @@ def score(
         homophones: a data dir's ``homophones`` file (context-decided words):
             adds ``context_word_acc`` / ``_alt`` / ``_other``, the share of
             items whose aligned hypothesis word is the right spelling, the
-            alternative or something else, and ``n_context_words``.
+            alternative or something else, and ``n_context_words`` (entity
+            items left out: their two references have the same words).
         forced_choice: a decode dir's ``forced_choice`` file (with
             ``homophones``): adds ``homophone_acc_<group>`` per item type
-            (and per seen/unseen cue of P and W).
+            (and per seen/unseen cue), ``entity_type_acc_<group>`` for the
+            entity items.
 
     Returns:
         The figures (percent for rates), and under ``intervals`` a

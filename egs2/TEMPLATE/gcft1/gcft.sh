@@ -147,7 +147,9 @@ rows_suffix=$([ "${prev_mode}" = rows ] && [ "${num_prev}" -gt 1 ] && echo "_row
 prev_source=prev_gt${text_suffix}
 gen_source() { echo "gen_$1${text_suffix}${context_tag:+_${context_tag}}"; }
 all_sets=$(echo "${train_set} ${valid_set} ${test_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
-token_dir=data/token_list/${token_type}$([ "${token_type}" = bpe ] && echo "${nbpe}" || true)
+# an ner or sentiment run's targets hold tags or labels: its own token list, so that
+# it does not replace the asr run's in the same recipe dir
+token_dir=data/token_list/${token_type}$([ "${token_type}" = bpe ] && echo "${nbpe}" || true)$([ "${task}" = asr ] || echo "_${task}")
 token_list=${token_dir}/tokens.txt
 # A job on a GPU device asks its runner (Slurm) for one GPU.
 gen_gpu=$([ "${llm_device}" = cpu ] && echo 0 || echo 1)

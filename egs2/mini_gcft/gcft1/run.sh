@@ -3,13 +3,22 @@
 #   ./run.sh                          # stages 1-8
 #   ./run.sh --stage 3 --stop_stage 7 # generation through scoring
 #   ./run.sh --seed 1                 # another training seed
-#   ./run.sh --task ner               # NER targets instead of transcripts
+#   ./run.sh --task ner               # NER: the sets with the entity sessions, into exp_ner
 set -euo pipefail
 
+sets=(--train_set train --valid_set dev --test_sets "test")
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    if [ "${args[i]}" = --task=ner ] || { [ "${args[i]}" = --task ] && [ "${args[i + 1]:-}" = ner ]; }; then
+        # local/data.sh --task ner writes data/{train,dev,test}_ner: the base sets and the
+        # entity sessions; its own exp dir and RESULTS (later options still override)
+        sets=(--train_set train_ner --valid_set dev_ner --test_sets "test_ner" --expdir exp_ner
+              --results RESULTS_ner.md)
+    fi
+done
+
 ./gcft.sh \
-    --train_set train \
-    --valid_set dev \
-    --test_sets "test" \
+    "${sets[@]}" \
     --token_type char \
     --prompts "title" \
     --context_prompt title \

@@ -13,7 +13,13 @@ max_sessions=0           # keep only the first N sessions per split (0: all; for
 
 python3 local/data_prep.py --corpus_dir "${MINI_GCFT}" --task "${task}" --out_dir data \
     --max_sessions "${max_sessions}"
-for dset in train dev test; do
+# ner: the sets with the entity sessions, under their own names (data/train etc. stay as they are)
+if [ "${task}" = ner ]; then
+    sets="train_ner dev_ner test_ner"
+else
+    sets="train dev test test_far"
+fi
+for dset in ${sets}; do
     # ids are <voice>-<session>-<NNNN>: the LibriSpeech order (session, then NNNN)
     python3 -m espnet_gcft.bin.make_utt2prev --data_dir "data/${dset}" --order librispeech
 done

@@ -5,16 +5,25 @@ Usage::
 
     python local/data_prep.py --corpus_dir local/corpus --task asr --out_dir data
 
-Writes ``<out_dir>/{train,dev,test}/`` with ``wav.scp``, ``text`` (the target
-of ``--task``: the transcript for asr, the transcript with inline
+Writes one data dir per set with ``wav.scp``, ``text`` (the target of
+``--task``: the transcript for asr, the transcript with inline
 ``TYPE FILL ... SEP`` entity tags for ner, the sentiment label followed by the
 transcript for sentiment), ``transcript`` (always the plain words),
-``utt2spk``, ``spk2utt`` and ``homophones``: one line per homophone item,
+``utt2spk``, ``spk2utt`` and ``homophones``: one line per item,
 ``<utt> <type> <position> <word> <alternative> <cue_seen>``, where ``type`` is
-P (only the previous sentence decides the spelling), W (the carrier also
-names a topic word) or C (the carrier alone decides), ``position`` is the
-0-based index of the homophone among the transcript's words, ``word`` its
-spelling in the reference and ``alternative`` the other spelling.
+P (only the previous sentence decides the spelling), P2/P3 (only the sentence
+2/3 back decides it), W (the carrier also names a topic word) or C (the
+carrier alone decides), ``position`` is the 0-based index of the homophone
+among the transcript's words, ``word`` its spelling in the reference and
+``alternative`` the other spelling. An entity item (type P) has entity types
+as ``word`` and ``alternative`` (``O``: no entity), e.g. ``PERSON PLACE`` or
+``O ORG``, and ``position`` is its entity's first word.
+
+The sets: with ``--task asr`` or ``sentiment`` one per corpus split but the
+entity splits (``train``, ``dev``, ``test``, ``test_far``); with ``--task
+ner`` ``<split>_ner`` for every entity split ``ner_<split>``: the rows of
+``<split>`` and then those of ``ner_<split>`` (``train_ner``, ``dev_ner``,
+``test_ner``), so an NER run leaves the other sets' dirs alone.
 """
 
 import argparse
@@ -25,9 +34,11 @@ import re
 import sys
 
 from espnet_gcft.fileio import write_text_if_changed
+from espnet_gcft.scoring.homophones import ENTITY_LABELS, NO_ENTITY, entity_spans
 
 TAGS = re.compile(r"\b(PLACE|QUANT|ORG|WHEN|NORP|PERSON|LAW) FILL | SEP\b")
-ITEM_TYPES = ("P", "W", "C")
+ITEM_TYPES = ("P", "W", "C", "P2", "P3")
+ENTITY_SPLIT = "ner_"
 COLUMNS = ("utt_id", "voice", "speed", "split", "sentiment", "text", "type", "word",
            "alternative", "cue_seen")
 
@@ -56,8 +67,31 @@ def read_corpus(corpus: Path) -> list:
                     sys.exit(f"{path}:{lineno}: utterance {row['utt_id']}: the homophone "
                              f"{row['word']!r} must occur once in {row['plain']!r}")
                 row["position"] = words.index(row["word"])
+                row["item"] = (row["word"], row["alternative"])
+                if row["alternative"] in ENTITY_LABELS:
+                    row["item"] = entity_item(row, path, lineno)
             rows.append(row)
     return rows
+
+
+def entity_item(row: dict, path: Path, lineno: int) -> tuple:
+    """``(right type, other type)`` of an entity item: the tag around its name (``O``: none)."""
+    index, kind, opened = entity_spans(row["text"].split())[row["position"]]
+    where = f"{path}:{lineno}: utterance {row['utt_id']}"
+    if kind != NO_ENTITY and opened != index - 2:
+        sys.exit(f"{where}: the entity item's name {row['word']!r} is not the first word of "
+                 f"its {kind} entity")
+    if kind == row["alternative"]:
+        sys.exit(f"{where}: the entity {row['word']!r} is tagged {kind}, its alternative type")
+    return kind, row["alternative"]
+
+
+def data_sets(split: str, task: str, entity_bases: set) -> list:
+    """The data sets a corpus split's rows go to."""
+    if task != "ner":
+        return [] if split.startswith(ENTITY_SPLIT) else [split]
+    base = split[len(ENTITY_SPLIT):] if split.startswith(ENTITY_SPLIT) else split
+    return [f"{base}_ner"] if base in entity_bases else []
 
 
 def main() -> None:
@@ -78,25 +112,13 @@ def main() -> None:
             if session not in sessions and len(sessions) < args.max_sessions:
                 sessions.append(session)
         rows = [r for r in rows if r["utt_id"].rsplit("-", 1)[0] in kept[r["split"]]]
+    entity_bases = {r["split"][len(ENTITY_SPLIT):] for r in rows
+                    if r["split"].startswith(ENTITY_SPLIT)}
     files = {}
     speakers = {}
     for row in rows:
-        split = row["split"]
-        if split not in files:
-            files[split] = {name: io.StringIO()
-                            for name in ("wav.scp", "text", "transcript", "utt2spk", "homophones")}
-        out = files[split]
-        utt = row["utt_id"]
-        plain = row["plain"]
-        target = {"asr": plain, "ner": row["text"], "sentiment": f"{row['sentiment']} {plain}"}
-        out["wav.scp"].write(f"{utt} {row['audio']}\n")
-        out["text"].write(f"{utt} {target[args.task]}\n")
-        out["transcript"].write(f"{utt} {plain}\n")
-        out["utt2spk"].write(f"{utt} {utt.split('-')[0]}\n")
-        speakers.setdefault(split, {}).setdefault(utt.split("-")[0], []).append(utt)
-        if row["type"] in ITEM_TYPES:
-            out["homophones"].write(f"{utt} {row['type']} {row['position']} {row['word']} "
-                                    f"{row['alternative']} {row['cue_seen']}\n")
+        for split in data_sets(row["split"], args.task, entity_bases):
+            add_row(row, split, args.task, files, speakers)
     # A file that already holds the same lines keeps its time stamp: a rerun of
     # stage 1 does not make the later stages look out of date.
     for split, out in files.items():
@@ -105,6 +127,26 @@ def main() -> None:
     for split, per_speaker in speakers.items():
         write_text_if_changed(args.out_dir / split / "spk2utt", "".join(
             f"{spk} {' '.join(utts)}\n" for spk, utts in per_speaker.items()))
+
+
+def add_row(row: dict, split: str, task: str, files: dict, speakers: dict) -> None:
+    """One utterance's lines in the files of a set."""
+    if split not in files:
+        files[split] = {name: io.StringIO()
+                        for name in ("wav.scp", "text", "transcript", "utt2spk", "homophones")}
+    out = files[split]
+    utt = row["utt_id"]
+    plain = row["plain"]
+    target = {"asr": plain, "ner": row["text"], "sentiment": f"{row['sentiment']} {plain}"}
+    out["wav.scp"].write(f"{utt} {row['audio']}\n")
+    out["text"].write(f"{utt} {target[task]}\n")
+    out["transcript"].write(f"{utt} {plain}\n")
+    out["utt2spk"].write(f"{utt} {utt.split('-')[0]}\n")
+    speakers.setdefault(split, {}).setdefault(utt.split("-")[0], []).append(utt)
+    if row["type"] in ITEM_TYPES:
+        word, alternative = row["item"]
+        out["homophones"].write(f"{utt} {row['type']} {row['position']} {word} "
+                                f"{alternative} {row['cue_seen']}\n")
 
 
 if __name__ == "__main__":

@@ -26,13 +26,36 @@ in test (``cue_seen=no``). Every sense has the same number of items of each type
 per voice in every split; dev and test are separate sessions. The output is
 deterministic (fixed seed) and committed; ``synthesize.py`` makes the audio.
 
+Splits added later follow the rows of train, dev and test, drawn from a seed
+of their own, so that those rows (and their audio) stay as they were:
+
+- ``test_far``: items whose cue lies further back: ``P2`` (cue, one neutral
+  *filler* sentence, carrier) and ``P3`` (cue, two fillers, carrier), with the
+  carriers of P items; half of the cues held out of training. The cues are
+  recordings of the test set's own cues (same sense, voice and seen-ness), so
+  they add no audio. Fillers are drawn independently of the sense, so they
+  cannot tell it.
+- ``ner_train``, ``ner_dev``, ``ner_test``: entity items (type ``P``). A name
+  is a PERSON in one session and a PLACE in another (washington, jordan,
+  georgia), or an ORG in one and no entity (``O``) in another (apple, orange,
+  blackberry); only the previous sentence (a cue about politicians and
+  singers, travel and borders, companies and phones, or juice and pies)
+  decides which, the carrier ("they talked about washington") does not. Half
+  of the ner_test cues come from held-out topic words. ner_train draws each
+  type's cues from twelve recordings per voice, each used twice. These
+  sessions have no opener.
+
 Columns (tab-separated): ``utt_id voice speed split sentiment text type word
 alternative cue_seen``. ``text`` marks entities as ``TYPE FILL <words> SEP``; ``type``
-is ``P``/``W``/``C`` for a homophone item, ``cue`` for a sentence that decides
-the next item, ``topic`` for a topic-session sentence and ``-`` otherwise;
+is ``P``/``W``/``C``/``P2``/``P3`` for an item, ``cue`` for a sentence that
+decides an item (the next one, or for P2/P3 the one 2/3 sentences on),
+``filler`` for a neutral sentence between a far cue and its item, ``topic``
+for a topic-session sentence and ``-`` otherwise. For a homophone item
 ``word`` is the homophone as spelled in ``text`` and ``alternative`` its other
-spelling (``-`` when not an item); ``cue_seen`` says whether the deciding
-sentence occurs in training (``yes``/``no``, ``-`` when not P/W).
+spelling; for an entity item ``word`` is the name (its type is the tag around
+it in ``text``, ``O`` if untagged) and ``alternative`` the other type (``-``
+when not an item); ``cue_seen`` says whether the deciding sentence occurs in
+training (``yes``/``no``, ``-`` when not P/W/P2/P3).
 """
 
 from itertools import combinations
@@ -183,19 +206,173 @@ def sessions(split: str, rng: random.Random) -> List[Tuple[str, List[tuple]]]:
     return out
 
 
+# ---- Added splits: far cues (test_far) and entity types (ner_*). ----
+ADDED_SEED = 20261212
+ADDED_SPLITS = ("test_far", "ner_train", "ner_dev", "ner_test")
+# test_far: items per sense of each type (a multiple of twice the number of voices,
+# so that every voice has as many seen as held-out cues), and the neutral
+# sentences between the cue and the carrier
+FAR_COUNTS = {"P2": 8, "P3": 8}
+FAR_GAP = {"P2": 1, "P3": 2}
+# Chosen independently of the item's sense, so they cannot tell it; NEUTRAL's two
+# sentences about the day are left out (day / night).
+FILLERS = ["then it was quiet", "nobody said a word", "we met again later", "everyone sat down"]
+# Entity items: a name whose entity type only the previous sentence decides.
+# Each pair of types has its names and, per type, eight cue topic words (the
+# last two held out of ner_train and ner_dev); "O" is no entity at all.
+ENTITY_NAMES = {("PERSON", "PLACE"): ["washington", "jordan", "georgia"],
+                ("ORG", "O"): ["apple", "orange", "blackberry"]}
+ENTITY_TOPICS: Dict[str, List[str]] = {
+    "PERSON": ["senator", "singer", "friend", "actor", "president", "cousin", "drummer", "lawyer"],
+    "PLACE": ["map", "airport", "border", "capital", "passport", "mountains", "coast", "valley"],
+    "ORG": ["company", "shares", "phone", "laptop", "investors", "headquarters", "brand",
+            "factory"],
+    "O": ["juice", "pie", "basket", "tree", "salad", "breakfast", "knife", "bowl"],
+}
+NO_ENTITY = "O"
+# no article: "the" before a name would tell a plain word from a name
+ENTITY_CARRIERS = ["they talked about {w}", "nobody forgot {w}", "we all heard about {w}"]
+# items per entity type (a multiple of the voices times the names of a pair: every
+# voice has every name equally often)
+ENTITY_COUNTS = {"ner_train": 96, "ner_dev": 12, "ner_test": 24}
+# ner_train draws its cues per type and voice from this many spoken cues (text
+# and pace), each used equally often: more items than distinct recordings keeps
+# the audio small.
+NER_TRAIN_CUES = 12
+
+Row = tuple  # (text, sentiment, type, word, alternative, cue_seen[, speed])
+
+
+def test_cues(test_rows: List[Tuple[str, str, Row]]) -> Dict[Tuple[str, str, str], List[Row]]:
+    """(sense, voice, cue_seen) -> the test set's P/W cues as (text, speed)."""
+    cues: Dict[Tuple[str, str, str], List[Row]] = {}
+    for (voice, speed, row), (_, _, item) in zip(test_rows, test_rows[1:]):
+        if row[2] == "cue" and item[2] in ("P", "W"):
+            cues.setdefault((item[3], voice, item[5]), []).append((row[0], speed))
+    return cues
+
+
+def far_items(rng: random.Random, cues: Dict[Tuple[str, str, str], List[Row]]) -> List[dict]:
+    """test_far: sense x type (P2, P3) x voice balanced, half of the cues held out.
+
+    The cues are the test set's own cue recordings of the sense, voice and
+    seen-ness (P and W items), distinct within a sense and voice: they share
+    its audio files.
+    """
+    out = []
+    for sense in TOPICS:
+        chosen = {(voice, seen): rng.sample(cues[(sense, voice, seen)], len(FAR_COUNTS))
+                  for voice in VOICES for seen in ("yes", "no")}
+        for number, (kind, count) in enumerate(FAR_COUNTS.items()):
+            for index in range(count):
+                voice = VOICES[index % len(VOICES)]
+                seen = "no" if (index // len(VOICES)) % 2 == 1 else "yes"
+                out.append(dict(kind=kind, voice=voice, cue=chosen[(voice, seen)][number],
+                                fillers=rng.sample(FILLERS, FAR_GAP[kind]),
+                                carrier=rng.choice(CARRIERS).format(w=sense),
+                                word=sense, alternative=other_sense(sense), cue_seen=seen))
+    return out
+
+
+def entity_cue_pool(kind: str, held_out: bool) -> List[str]:
+    """Cue sentences of an entity type, built like :func:`cue_pool`."""
+    words = ENTITY_TOPICS[kind]
+    seen_words = set(words[:-HELD_OUT])
+    return [frame.format(a=a, b=b) for a, b in combinations(words, 2)
+            if held_out != ({a, b} <= seen_words) for frame in CUE_FRAMES]
+
+
+def entity_items(split: str, rng: random.Random) -> List[dict]:
+    """Entity items of a ner_* split: type x voice x name balanced; ner_test holds out half."""
+    out = []
+    for pair, names in ENTITY_NAMES.items():
+        for kind in pair:
+            other = pair[1] if kind == pair[0] else pair[0]
+            seen_cues, unseen_cues = entity_cue_pool(kind, False), entity_cue_pool(kind, True)
+            spoken = {voice: [(text, rng.choice(SPEEDS))
+                              for text in rng.sample(seen_cues, NER_TRAIN_CUES)]
+                      for voice in VOICES} if split == "ner_train" else {}
+            for index in range(ENTITY_COUNTS[split]):
+                voice = VOICES[index % len(VOICES)]
+                block = index // len(VOICES)
+                unseen = split == "ner_test" and block % 2 == 1
+                if spoken:
+                    cue = spoken[voice][block % NER_TRAIN_CUES]
+                else:
+                    cue = (rng.choice(unseen_cues if unseen else seen_cues),)
+                name = names[block % len(names)]
+                carrier = rng.choice(ENTITY_CARRIERS).format(
+                    w=name if kind == NO_ENTITY else tag(kind, name))
+                out.append(dict(kind="P", voice=voice, cue=cue, fillers=[], carrier=carrier,
+                                word=name, alternative=other, cue_seen="no" if unseen else "yes"))
+    return out
+
+
+def added_sessions(split: str, rng: random.Random,
+                   cues: Dict[Tuple[str, str, str], List[Row]]) -> List[Tuple[str, List[Row]]]:
+    """(voice, rows) of every session of an added split, in a shuffled order.
+
+    A test_far session is an opener and six items (cue, fillers, carrier); an
+    entity session is six items (cue, carrier). A cue row that comes with its
+    pace carries it as a seventh field.
+    """
+    split_items = far_items(rng, cues) if split == "test_far" else entity_items(split, rng)
+    by_voice: Dict[str, List[dict]] = {voice: [] for voice in VOICES}
+    for item in split_items:
+        by_voice[item["voice"]].append(item)
+    out = []
+    for voice, voice_items in by_voice.items():
+        rng.shuffle(voice_items)
+        for start in range(0, len(voice_items), ITEMS_PER_SESSION):
+            rows = [(*opener(rng), "-", "-", "-", "-")] if split == "test_far" else []
+            for item in voice_items[start:start + ITEMS_PER_SESSION]:
+                text, *speed = item["cue"]
+                rows.append((text, "Neutral", "cue", "-", "-", "-", *speed))
+                rows += [(filler, "Neutral", "filler", "-", "-", "-") for filler in item["fillers"]]
+                rows.append((item["carrier"], "Neutral", item["kind"], item["word"],
+                             item["alternative"], item["cue_seen"]))
+            out.append((voice, rows))
+    rng.shuffle(out)
+    return out
+
+
+def print_session(number: int, voice: str, split: str, rows: List[Row],
+                  rng: random.Random) -> List[Tuple[str, str, Row]]:
+    """Print one session (ids ``<speaker>-<number>-<NNNN>``); (voice, speed, row) of each line.
+
+    A row's pace is its seventh field, or else drawn at random.
+    """
+    speaker = 100 + VOICES.index(voice)
+    printed = []
+    for position, row in enumerate(rows):
+        text, sentiment, kind, word, alternative, seen = row[:6]
+        utt = f"{speaker}-{number}-{position:04d}"
+        speed = row[6] if len(row) > 6 else rng.choice(SPEEDS)
+        print(f"{utt}\t{voice}\t{speed}\t{split}\t{sentiment}\t{text}\t{kind}\t{word}"
+              f"\t{alternative}\t{seen}")
+        printed.append((voice, speed, row))
+    return printed
+
+
 def main() -> None:
     rng = random.Random(20261126)
     print("utt_id\tvoice\tspeed\tsplit\tsentiment\ttext\ttype\tword\talternative\tcue_seen")
     number = 0
+    test_rows: List[Tuple[str, str, Row]] = []
     for split in ("train", "dev", "test"):
         for voice, rows in sessions(split, rng):
             number += 1
-            speaker = 100 + VOICES.index(voice)
-            for position, (text, sentiment, kind, word, alternative, seen) in enumerate(rows):
-                utt = f"{speaker}-{number}-{position:04d}"
-                speed = rng.choice(SPEEDS)
-                print(f"{utt}\t{voice}\t{speed}\t{split}\t{sentiment}\t{text}\t{kind}\t{word}"
-                      f"\t{alternative}\t{seen}")
+            printed = print_session(number, voice, split, rows, rng)
+            if split == "test":
+                test_rows += printed
+    # The splits added later come after, from a seed of their own: every row
+    # above stays as it was (and so does its audio).
+    rng = random.Random(ADDED_SEED)
+    cues = test_cues(test_rows)
+    for split in ADDED_SPLITS:
+        for voice, rows in added_sessions(split, rng, cues):
+            number += 1
+            print_session(number, voice, split, rows, rng)
 
 
 if __name__ == "__main__":
