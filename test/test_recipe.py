@@ -5,8 +5,12 @@ on a few sessions of the corpus with one training epoch per variant.
 """
 
 import json
+import os
 import re
+import subprocess
 
+import kaldiio
+import numpy as np
 import pytest
 import yaml
 
@@ -221,3 +225,44 @@ def test_ddp_training_with_torchrun_through_the_recipe(recipe, full_run, tmp_pat
         score = json.loads((copy / "exp_ddp" / variant / "decode_test" / "score.json").read_text())
         assert score["n_utterances"] > 0 and "wer" in score
         assert reports[variant]["batches_run"] >= 2
+
+
+def test_sweep_of_audio_and_row_contexts_reuses_the_run(recipe, full_run, tmp_path_factory):
+    """sweep.sh on the quick run: one point (N = 2 previous utterances as rows, alpha 1.0)
+    of audio_inject and gcaf in tagged exp dirs, a degraded decode, RESULTS_sweep with the
+    untagged gcaf as a reference point; nothing the run already made is made again."""
+    copy = copy_recipe(tmp_path_factory.mktemp("sweep_repo"), recipe, outputs=True)
+    proc = subprocess.run(
+        ["./sweep.sh", "--variants", "audio_inject gcaf", "--grid", "prev_mode=rows",
+         "--grid", "num_prev=2", "--grid", "distill_weight=1.0",
+         "--reference", "gcaf:prev_mode=join,num_prev=1,distill_weight=0.3",
+         "--", *QUICK, "--conditions", "replaced0.5"],
+        cwd=copy, capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    steps = _steps_run(proc.stdout)
+    assert steps["generated"] == [] and steps["trained"] == ["audio_inject", "gcaf"]
+    assert "-> exp/gcaf_rows_n2_dw1.0\n" in proc.stdout
+    assert "exp/pretrain is up to date" in proc.stdout
+    for dset in SETS:
+        rows = kaldiio.load_scp(str(copy / "dump" / "context" / dset / "prev_audio_rows2"
+                                    / "emb_mean.scp"))
+        utt2prev = dict(line.split() for line in
+                        (copy / "dump" / "raw" / dset / "utt2prev").read_text().splitlines())
+        audio = kaldiio.load_scp(str(copy / "dump" / "context" / dset / "prev_audio" / "emb_mean.scp"))
+        for utt, prev in utt2prev.items():
+            # rows: the audio contexts of p(i) and i, oldest first
+            expected = [m for m in (audio[prev] if prev != "-" else None, audio[utt]) if m is not None]
+            np.testing.assert_array_equal(rows[utt], np.concatenate(expected))
+    config = yaml.safe_load((copy / "exp" / "gcaf_rows_n2_dw1.0" / "config.yaml").read_text())
+    assert config["model_conf"]["distill_weight"] == 1.0
+    audio_config = yaml.safe_load((copy / "exp" / "audio_inject_rows_n2_dw1.0" / "config.yaml").read_text())
+    assert audio_config["model_conf"]["context_dim"] == 128  # the tiny upstream's width, not 384
+    assert (copy / "exp" / "audio_inject_rows_n2_dw1.0" / "decode_test_replaced0.5" / "score.json").is_file()
+    records = json.loads((copy / "RESULTS_sweep.json").read_text())
+    points = {(r["variant"], r["point"]) for r in records}
+    assert points == {("audio_inject_rows_n2_dw1.0", "rows_n2_dw1.0"),
+                      ("gcaf_rows_n2_dw1.0", "rows_n2_dw1.0"), ("gcaf", "gcaf")}
+    acc = [r for r in records if r["metric"] == "homophone_acc_P" and r["variant"] != "gcaf"]
+    assert acc and all("ci_low" in r and "p_vs_baseline" in r for r in acc)
+    assert (copy / "RESULTS_sweep.png").stat().st_size > 0
+    assert "## audio_inject on test" in (copy / "RESULTS_sweep.md").read_text()

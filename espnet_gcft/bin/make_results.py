@@ -31,6 +31,7 @@ import subprocess
 import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
+from espnet_gcft.errors import MissingInputError
 from espnet_gcft.fileio import write_text_atomic
 from espnet_gcft.recipe.results import METRICS, collect_records, run_facts
 from espnet_gcft.recipe.results_report import chart, inference_params, results_markdown
@@ -56,6 +57,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prev_mode", choices=("join", "rows"), default="join")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--command", default="", help="the command line of the run")
+    parser.add_argument("--extra_records", type=Path, nargs="*", default=[],
+                        help="RESULTS.json files of other runs (e.g. the NER run) whose records "
+                             "are added, with their tables, as they are")
     parser.add_argument("--out", type=Path, default=Path("RESULTS.md"))
     parser.add_argument("--json", type=Path, default=None, help="default: --out with .json")
     parser.add_argument("--plot", type=Path, default=None, help="PNG chart")
@@ -86,6 +90,13 @@ def main(argv=None) -> None:
         commit = commit_of(Path(__file__).resolve().parent)
         for record in records:
             record.update(commit=commit, seed=args.seed, command=args.command)
+        test_sets = list(args.test_sets)
+        for path in args.extra_records:
+            if not path.is_file():
+                raise MissingInputError(f"--extra_records {path}: no such file (run that recipe first)")
+            extra = json.loads(path.read_text())
+            records += extra
+            test_sets += [s for s in dict.fromkeys(r["set"] for r in extra) if s not in test_sets]
         facts = run_facts(args.context_dir, args.exp_dir, args.test_sets[0], args.context_prompt,
                           args.pooling)
         params = inference_params(args.exp_dir, args.variants, args.model_file, facts["llm"],
@@ -117,7 +128,7 @@ def main(argv=None) -> None:
             chart(records, args.test_sets[0], args.plot)
             chart_name = str(args.plot.resolve().relative_to(args.out.resolve().parent)) \
                 if args.plot.resolve().is_relative_to(args.out.resolve().parent) else str(args.plot)
-        write_text_atomic(args.out, results_markdown(records, args.test_sets, header, params,
+        write_text_atomic(args.out, results_markdown(records, test_sets, header, params,
                                                      chart_name, context))
     logging.info(f"wrote {args.out}, {json_path}" + (f" and {args.plot}" if args.plot else ""))
 

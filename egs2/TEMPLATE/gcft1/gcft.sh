@@ -49,6 +49,7 @@ token_type=char          # char | bpe
 nbpe=100                 # sentencepiece vocabulary size (bpe)
 ssl_init_config=""       # wav2vec2 JSON config: stage 2 builds a randomly initialised model in exp/ssl/<name> (smoke tests)
 results_extra=""         # more exp dir names (e.g. sweep points: inject_gt_rows_n3) whose decodes stage 8 adds to RESULTS
+results_records=""       # RESULTS.json files of other runs (e.g. the NER run) whose records stage 8 adds
 results=""               # stage 8 table of --expdir (default: RESULTS.md, or RESULTS_<ssl>.md with --ssl; RESULTS.json and RESULTS.png go next to it)
 ssl=""                   # S3PRL upstream to fine-tune (wav2vec2, hubert, wavlm_base_plus, ...): sets frontend_conf.upstream of every config (empty: as the configs say)
 # == Context ==
@@ -75,7 +76,8 @@ variants="baseline inject_gt gen_inject gcaf"  # variants to train and compare (
 tag=""                   # a sweep point: variants train into <expdir>/<variant>_<tag> (stats, pretraining and the hyp condition's baseline stay shared)
 train_config_dir=conf    # holds train_<variant>.yaml for every variant
 model_args=""            # gcft_train options that shape the model, used by collect-stats and training (e.g. the SSL upstream)
-train_args=""            # extra options for gcft_train, training only
+train_args=""            # extra options for gcft_train, training only (the shared pretraining and every variant)
+variant_train_args=""    # extra options for the variants' training only, not the shared pretraining (a sweep point's, e.g. --model_conf distill_weight=0.1)
 train_jobs=1             # variants trained at the same time (CPU threads are shared out)
 train_procs=1            # DDP ranks per training (ESPnet's DDP; gloo on CPUs with --ngpu 0, one GPU per rank otherwise)
 dist_launcher=torchrun   # how the ranks start: torchrun (one machine, inside one job) | slurm (one Slurm job of train_procs tasks, srun starts them: scripts/srun_ranks.sh; needs cmd_backend=slurm)
@@ -689,7 +691,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         dir=$(variant_dir "${variant}")
         train_context=""
         valid_context=""
-        variant_args=""
+        variant_args=${variant_train_args}
         if [ -n "${source}" ]; then
             if [ -n "${train_degrade}" ]; then
                 degrade_contexts "${train_degrade}" "${source}" "${train_set}" "${valid_set}"
@@ -700,7 +702,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         fi
         if uses_audio_context "${variant}"; then
             # the fusion's context_dim is the upstream's hidden size, whatever --ssl is
-            variant_args="--model_conf context_dim=$(${python} -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["dim"])' \
+            variant_args+="${variant_args:+ }--model_conf context_dim=$(${python} -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["dim"])' \
                 "${dumpdir}/context/${train_set}/prev_audio/meta.json" "emb_${pooling}")"
         fi
         log "Stage 6: train ${variant} (${config}, context: ${source:-none}${init_param:+, from ${init_param}}) -> ${dir}"
@@ -922,6 +924,7 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
             --context_dir "${dumpdir}/context" --context_prompt "${context_prompt}" \
             --pooling "${pooling}" --num_prev "${num_prev}" --prev_mode "${prev_mode}" --seed "${seed}" \
             --model_file "${inference_model}" --command "${command_line}" \
+            ${results_records:+--extra_records ${results_records}} \
             --out "${results}" --json "${results%.md}.json" --plot "${results%.md}.png"
     else
         log "  no test set has references: no RESULTS.md"

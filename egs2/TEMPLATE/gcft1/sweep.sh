@@ -149,7 +149,8 @@ for combo in "${combos[@]}"; do
     tag=$(IFS=_; echo "${tags[*]}")
     extra=()
     "${needs_llm}" || extra=(--prompts "")
-    [ -n "${train_args}" ] && options+=(--train_args "${train_args}")
+    # the variants' training only: the shared pretraining stays the recipe's
+    [ -n "${train_args}" ] && options+=(--variant_train_args "${train_args}")
     log "Sweep point ${tag} (${settings[*]}): ${runner} ... --tag ${tag}"
     mkdir -p "${sweep_dir}/${tag}"
     "${runner}" --stage 3 --stop_stage 8 --variants "${variants}" --conditions "" \

@@ -7,7 +7,10 @@
 #   3. degraded context: a fraction p of the contexts replaced or dropped at decoding,
 #   4. sweeps: gcaf's distillation weight; inject_gt with N = 1, 2, 3 previous
 #      utterances, joined into one text or one context row each,
-# and rewrites RESULTS.{md,json,png} with every record, RESULTS_sweep.{md,json,png}.
+#   5. NER: the four variants with --task ner on the sets with the entity-type
+#      sessions (train_ner, dev_ner, test_ner; exp_ner, RESULTS_ner.*),
+# and rewrites RESULTS.{md,json,png} with every record (the NER run's included),
+# RESULTS_sweep.{md,json,png}.
 #   ./run_matrix.sh                 # all of it
 #   ./run_matrix.sh --step 3        # from step 3 (each step skips what is up to date anyway)
 set -euo pipefail
@@ -17,7 +20,7 @@ log() {
 }
 
 # <options>
-step=1                   # first step to run (1-5)
+step=1                   # first step to run (1-6)
 # </options>
 help_message="Usage: $0 [--step N]"
 . ./path.sh
@@ -51,10 +54,15 @@ if [ "${step}" -le 4 ]; then
         --sweep_dir exp/sweep --results exp/sweep/RESULTS_alpha.md --reference "gcaf:distill_weight=0.3" -- --test_sets test
 fi
 if [ "${step}" -le 5 ]; then
-    log "Step 5: RESULTS.{md,json,png} with every variant, condition and N point; RESULTS_sweep.{md,json,png}"
+    log "Step 5: NER, the four variants on the entity-type sets (exp_ner, RESULTS_ner.*)"
+    ./run.sh --task ner --conditions "shuffled opposite"
+fi
+if [ "${step}" -le 6 ]; then
+    log "Step 6: RESULTS.{md,json,png} with every variant, condition, N point and the NER run; RESULTS_sweep.{md,json,png}"
     # shellcheck disable=SC2046
     ./run.sh --stage 8 --stop_stage 8 --test_sets "test test_far" --variants "${variants}" \
-        --conditions "${conditions}" --results_extra "$(for t in ${n_points}; do printf 'inject_gt_%s ' "${t}"; done)"
+        --conditions "${conditions}" --results_extra "$(for t in ${n_points}; do printf 'inject_gt_%s ' "${t}"; done)" \
+        --results_records RESULTS_ner.json
     # shellcheck disable=SC2046
     python3 -m espnet_gcft.bin.make_sweep_results --exp_dir exp --sweep_dir exp/sweep \
         --variants inject_gt gcaf \
