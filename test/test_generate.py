@@ -3,6 +3,7 @@
 import json
 import logging
 from pathlib import Path
+import shutil
 
 import pytest
 
@@ -10,11 +11,14 @@ from espnet_gcft.context.backends import BackendError, GenerationParams, Transfo
 from espnet_gcft.context.generate import (
     RECORDS,
     GenerationError,
+    Job,
     clean_output,
     generate_context,
+    generate_jobs,
     merge_shards,
     parse_shard,
     read_records,
+    shard_of,
 )
 from espnet_gcft.context.prompts import BUILTIN_PROMPTS, Prompt, PromptError, get_prompt, load_prompt_file
 from espnet_gcft.fileio import read_text
@@ -30,6 +34,10 @@ PREVIOUS = {
     "s2-2": "the parliament voted on the budget",  # same input as s1-1: generated once
     "s3-1": "fisheries policy needs a reform",
 }
+# Another set: one input of PREVIOUS, one new.
+OTHER = {"d-0": "", "d-1": PREVIOUS["s1-1"], "d-2": "a sentence no set has seen"}
+# A third: every input already in PREVIOUS or OTHER.
+THIRD = {"t-1": OTHER["d-2"], "t-2": PREVIOUS["s3-1"]}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +52,18 @@ def reference(backend, tmp_path_factory):
     summary = generate_context(PREVIOUS, BUILTIN_PROMPTS["title"], backend, PARAMS, out,
                                batch_size=2, progress=False)
     return out, summary
+
+
+@pytest.fixture(scope="module")
+def separate(backend, reference, tmp_path_factory):
+    """OTHER and THIRD as separate single-job runs, each reusing the earlier sets' outputs."""
+    other = tmp_path_factory.mktemp("other")
+    generate_context(OTHER, BUILTIN_PROMPTS["title"], backend, PARAMS, other,
+                     batch_size=2, progress=False, reuse_dirs=[reference[0]])
+    third = tmp_path_factory.mktemp("third")
+    generate_context(THIRD, BUILTIN_PROMPTS["title"], backend, PARAMS, third,
+                     batch_size=2, progress=False, reuse_dirs=[reference[0], other])
+    return reference[0], other, third
 
 
 class FailingAfter:
@@ -121,18 +141,30 @@ def test_changed_prompt_is_never_reused(backend, reference, tmp_path):
     assert hashes == {old.hash, changed.hash}
 
 
-def test_shards_merge_to_the_unsharded_result(backend, reference, tmp_path):
-    shard_dirs = []
+def test_shards_merge_to_the_unsharded_result(backend, reference, separate, tmp_path):
+    """Two shard runs of two jobs each (sets PREVIOUS and OTHER): each job's shards
+    merge to its unsharded output."""
+    title = BUILTIN_PROMPTS["title"]
+    shard_dirs, other_dirs, generated = [], [], 0
     for index in range(2):
-        shard_dir = tmp_path / f"shard.{index}"
-        generate_context(PREVIOUS, BUILTIN_PROMPTS["title"], backend, PARAMS, shard_dir,
-                         batch_size=2, shard=(index, 2), progress=False)
-        shard_dirs.append(shard_dir)
-    sizes = [len(read_text(d / "text")) for d in shard_dirs]
-    assert sum(sizes) == len(PREVIOUS) and min(sizes) > 0
+        shard_dirs.append(tmp_path / f"shard.{index}")
+        other_dirs.append(tmp_path / "other" / f"shard.{index}")
+        summaries = generate_jobs(
+            [Job(PREVIOUS, title, shard_dirs[-1]), Job(OTHER, title, other_dirs[-1])],
+            backend, PARAMS, batch_size=2, shard=(index, 2), progress=False)
+        generated += sum(s.generated for s in summaries)
+    # an utterance's shard is its input's (equal inputs, in any job, in one shard) or,
+    # without a previous text, its id's; every distinct input is generated once
+    assert generated == len({t for t in {**PREVIOUS, **OTHER}.values() if t})
+    for index, shard_dir in enumerate(shard_dirs + other_dirs):
+        for record in read_records(shard_dir / RECORDS):
+            assert shard_of(record["key"] or record["utt"], 2) == index % 2, (shard_dir, record)
+    assert min(len(read_text(d / "text")) for d in shard_dirs) > 0
     merge_shards(list(PREVIOUS), shard_dirs, tmp_path / "merged")
     assert (tmp_path / "merged" / "text").read_text() == (reference[0] / "text").read_text()
     assert len(read_records(tmp_path / "merged" / RECORDS)) == len(PREVIOUS)
+    merge_shards(list(OTHER), other_dirs, tmp_path / "other" / "merged")
+    assert (tmp_path / "other" / "merged" / "text").read_text() == (separate[1] / "text").read_text()
     with pytest.raises(GenerationError, match=r"in no shard of 1"):
         merge_shards(list(PREVIOUS), shard_dirs[:1], tmp_path / "bad")
     with pytest.raises(GenerationError, match=r"is in shard .*shard.0 and shard .*shard.0"):
@@ -192,22 +224,43 @@ def test_parse_shard():
 
 
 def test_cli_generates_and_merges(tmp_path, corpus):
+    """Two shard processes, each running two jobs (the second a copy of the first set)
+    with one LLM load; the shards of each job merge."""
     data = corpus / "data"
-    out = tmp_path / "gen"
+    copy = tmp_path / "copy"
+    shutil.copytree(data, copy)
+    out, out_copy = tmp_path / "gen", tmp_path / "gen_copy"
     for index in (1, 2):
-        run_cli("espnet_gcft.bin.generate_context", "--data_dir", data, "--prompt", "topic",
-                "--out_dir", out / f"shard.{index}", "--max_new_tokens", "4", "--shard", f"{index}/2",
-                "--no_progress")
-    run_cli("espnet_gcft.bin.merge_context", "--data_dir", data, "--out_dir", out,
-            out / "shard.1", out / "shard.2")
+        proc = run_cli("espnet_gcft.bin.generate_context",
+                       "--job", data, "-", "topic", out / f"shard.{index}",
+                       "--job", copy, "text", "topic", out_copy / f"shard.{index}",
+                       "--max_new_tokens", "4", "--shard", f"{index}/2", "--no_progress")
+        assert proc.stderr.count("loading LLM smollm2-135m-instruct") == 1, proc.stderr
+        assert f"{out_copy / f'shard.{index}'}: " in proc.stderr
+        assert " 0 generated" in proc.stderr.split(str(out_copy))[-1]  # all from the first job
+    for target in (out, out_copy):
+        run_cli("espnet_gcft.bin.merge_context", "--data_dir", data, "--out_dir", target,
+                target / "shard.1", target / "shard.2")
     texts = read_text(out / "text")
     assert list(texts) == list(read_text(data / "text"))
     assert texts["1-10-0000"] == "" and texts["1-10-0001"]
+    assert read_text(out_copy / "text") == texts
     records = [json.loads(line) for line in (out / RECORDS).read_text().splitlines()]
     assert {r["utt"] for r in records} == set(texts)
+    # bad input stops before the LLM is loaded, naming the prompt or file
     proc = run_cli("espnet_gcft.bin.generate_context", "--data_dir", data, "--prompt", "nope",
                    "--out_dir", out, check=False)
     assert proc.returncode == 1 and "unknown prompt 'nope'" in proc.stderr
+    proc = run_cli("espnet_gcft.bin.generate_context", "--job", data, "-", "topic", out,
+                   "--job", tmp_path, "-", "topic", out_copy, check=False)
+    assert proc.returncode == 1 and str(tmp_path / "text") in proc.stderr
+    assert "loading LLM" not in proc.stderr
+    proc = run_cli("espnet_gcft.bin.generate_context", "--job", data, "-", "topic", out,
+                   "--job", copy, "-", "topic", out, check=False)
+    assert proc.returncode == 1 and f"jobs 1 and 2 both write {out}" in proc.stderr
+    proc = run_cli("espnet_gcft.bin.generate_context", "--job", data, "-", "topic", out,
+                   "--prompt", "title", check=False)
+    assert proc.returncode == 2 and "--job and --prompt" in proc.stderr
 
 
 def test_concurrent_starts_convert_the_gguf_once(tmp_path):
@@ -230,19 +283,54 @@ def test_concurrent_starts_convert_the_gguf_once(tmp_path):
     assert [p.name for p in converted if not p.name.startswith(".")] == [Path(outputs[0][0].strip()).name]
 
 
-def test_other_sets_outputs_are_reused_not_regenerated(backend, reference, tmp_path):
+def test_other_sets_outputs_are_reused_not_regenerated(backend, reference, separate, tmp_path):
     """A previous text already generated for another set (same prompt, model, parameters) is reused."""
-    out = tmp_path / "dev"
-    again = {"d-0": "", "d-1": PREVIOUS["s1-1"], "d-2": "a sentence no set has seen"}
-    summary = generate_context(again, BUILTIN_PROMPTS["title"], backend, PARAMS, out,
-                               batch_size=2, progress=False, reuse_dirs=[reference[0]])
-    assert summary.generated == 1 and summary.reused == 1
-    assert read_text(out / "text")["d-1"] == read_text(reference[0] / "text")["s1-1"]
+    _, other, third = separate
+    records = {r["utt"]: r for r in read_records(other / RECORDS)}
+    assert [records[u]["reused"] for u in ("d-1", "d-2")] == [True, False]
+    assert read_text(other / "text")["d-1"] == read_text(reference[0] / "text")["s1-1"]
+    assert all(r["reused"] for r in read_records(third / RECORDS))
     # other parameters: nothing of the other set fits
     longer = GenerationParams(max_new_tokens=7)
-    summary = generate_context(again, BUILTIN_PROMPTS["title"], backend, longer, tmp_path / "x",
+    summary = generate_context(OTHER, BUILTIN_PROMPTS["title"], backend, longer, tmp_path / "x",
                                batch_size=2, progress=False, reuse_dirs=[reference[0]])
     assert summary.generated == 2
+
+
+def _first_batch(records_path: Path, batches: int) -> str:
+    """The lines of ``generation.jsonl`` up to the end of its first ``batches`` LLM batches
+    of 2 distinct inputs (what a job killed after them had written)."""
+    lines = records_path.read_text().splitlines(keepends=True)
+    keys = []
+    for number, line in enumerate(lines):
+        record = json.loads(line)
+        if record["raw"] is not None and not record["reused"] and record["key"] not in keys:
+            if len(keys) == 2 * batches:
+                return "".join(lines[:number])
+            keys.append(record["key"])
+    raise AssertionError(f"{records_path} has fewer than {2 * batches + 1} generated inputs")
+
+
+def test_jobs_share_one_backend_resume_and_equal_separate_runs(backend, separate, tmp_path):
+    """Three jobs in one run: the first resumes a partial generation.jsonl (killed after
+    its first batch); the later ones reuse what the earlier generated; every output is
+    the one separate single-job runs make, records included."""
+    dirs = [tmp_path / name for name in ("train", "dev", "test")]
+    dirs[0].mkdir()
+    (dirs[0] / RECORDS).write_text(_first_batch(separate[0] / RECORDS, 1))
+    title = BUILTIN_PROMPTS["title"]
+    summaries = generate_jobs(
+        [Job(PREVIOUS, title, dirs[0]), Job(OTHER, title, dirs[1]), Job(THIRD, title, dirs[2])],
+        backend, PARAMS, batch_size=2, progress=False,
+    )
+    assert [s.generated for s in summaries] == [2, 1, 0]  # 4 inputs, 2 done before the kill
+    assert [s.reused for s in summaries] == [len(PREVIOUS) - 2, 1, 2]
+    for made, alone in zip(dirs, separate):
+        assert (made / "text").read_text() == (alone / "text").read_text(), made
+        assert (made / RECORDS).read_text() == (alone / RECORDS).read_text(), made
+    with pytest.raises(GenerationError, match=r"jobs 1 and 3 both write .*train"):
+        generate_jobs([Job(OTHER, title, dirs[0]), Job(THIRD, title, dirs[1]),
+                       Job(THIRD, title, tmp_path / "x" / ".." / "train")], backend, PARAMS)
 
 
 def test_llm_and_previous_text_read_the_plain_transcript(tmp_path, corpus):

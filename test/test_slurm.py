@@ -239,9 +239,9 @@ def test_recipe_stages_3_4_7_through_slurm_equal_the_local_run(slurm, mini_recip
             assert list(local_emb) == list(remote_emb)
             for utt in local_emb:
                 np.testing.assert_allclose(remote_emb[utt], local_emb[utt], atol=1e-5)
-        for index in (1, 2):
-            log = recipe / "dump" / "context" / dset / "gen_title" / "log" / f"generate.{index}.log"
-            assert ", job " in log.read_text()  # written by the Slurm job
+    for index in (1, 2):  # one generation job per shard for every stale output
+        log = recipe / "dump" / "context" / "log" / f"generate.{index}.log"
+        assert ", job " in log.read_text()  # written by the Slurm job
     for variant in VARIANTS:
         local = mini_recipe / "exp" / variant / "decode_test"
         remote = recipe / "exp" / variant / "decode_test"

@@ -28,6 +28,12 @@ class BackendError(InputError, RuntimeError):
     """A backend that cannot be used (missing package, bad option)."""
 
 
+def log_load(backend: str, model: str, gguf_file: Optional[str], device: str, dtype: str) -> None:
+    """The one log line of every LLM load (``loading LLM <model> (...)``): loads are counted from logs."""
+    logger.info(f"loading LLM {model}{f' ({gguf_file})' if gguf_file else ''} "
+                f"(backend {backend}, device {device}, dtype {dtype})")
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     """Decoding parameters; recorded with every output.
@@ -167,6 +173,7 @@ class TransformersBackend(LLMBackend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        log_load("transformers", model, gguf_file, device, dtype)
         path, gguf_file = loadable_model(model, gguf_file)
         self.model_id = model + (f"#{gguf_file}" if gguf_file else "")
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -219,6 +226,7 @@ class VllmBackend(LLMBackend):
                 "--backend vllm needs the vllm package, which is not installed "
                 "(GPU only): pip install 'espnet_gcft[vllm]', or use --backend transformers"
             ) from None
+        log_load("vllm", model, gguf_file, device, dtype)
         path, gguf_file = resolve_model(model, gguf_file)
         self.model_id = model + (f"#{gguf_file}" if gguf_file else "")
         self._vllm = vllm

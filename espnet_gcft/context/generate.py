@@ -12,6 +12,8 @@ through a prompt into the LLM. Outputs land in ``out_dir``:
 A rerun reads the records, reuses those made with the same prompt hash, model
 and parameters, and generates only what is missing; equal inputs are generated
 once. Utterances without a previous text get an empty context without a call.
+:func:`generate_jobs` runs several outputs (sets, prompts) with one backend, so
+the LLM is loaded once; an input generated for an earlier job is reused.
 """
 
 from dataclasses import dataclass
@@ -71,9 +73,14 @@ def clean_output(raw: str, user_text: str = "") -> str:
     return ""
 
 
-def shard_of(utt: str, num_shards: int) -> int:
-    """Deterministic shard (0-based) of an utterance: crc32 of its id mod n."""
-    return zlib.crc32(utt.encode("utf-8")) % num_shards
+def shard_of(name: str, num_shards: int) -> int:
+    """Deterministic shard (0-based) of a name: crc32 of it mod n.
+
+    :func:`generate_context` shards an utterance by its input key (so equal
+    inputs, in one set or in several jobs, fall in one shard and are generated
+    once), and an utterance without a previous text by its id.
+    """
+    return zlib.crc32(name.encode("utf-8")) % num_shards
 
 
 def parse_shard(spec: Optional[str]) -> Optional[Tuple[int, int]]:
@@ -163,6 +170,7 @@ def generate_context(
     shard: Optional[Tuple[int, int]] = None,
     progress: bool = True,
     reuse_dirs: Sequence[Path] = (),
+    cache: Optional[Dict[str, Tuple[Optional[str], str]]] = None,
 ) -> Summary:
     """Generate context for every utterance of ``previous`` (in the given order).
 
@@ -176,36 +184,48 @@ def generate_context(
         max_input_tokens: longest rendered prompt; longer previous texts are
             cut from the left (default: the model window minus
             ``max_new_tokens``).
-        shard: ``(i, n)`` to process only the utterances of shard ``i``.
+        shard: ``(i, n)`` to process only the utterances of shard ``i``
+            (:func:`shard_of` their input key, or their id when they have no
+            previous text).
         progress: show a tqdm bar.
         reuse_dirs: output dirs of other runs (e.g. the training set's) whose
             records of the same prompt, model, parameters and input are reused
             instead of calling the LLM again.
+        cache: input key -> (raw, text) shared by the runs of one process
+            (:func:`generate_jobs`): consulted after ``out_dir``'s records and
+            ``reuse_dirs``, and given every output this run knows, as if the
+            earlier runs' dirs were ``reuse_dirs``.
     """
     start = time.time()
     if batch_size < 1:
         raise GenerationError(f"--batch_size must be >= 1, got {batch_size}")
-    utts = [u for u in previous if shard is None or shard_of(u, shard[1]) == shard[0]]
-    summary = Summary(utterances=len(utts))
     param_dict = params.as_dict()
     budget = max_input_tokens or backend.window - params.max_new_tokens
     overhead = backend.count_tokens(backend.render(prompt, ""))
 
-    # Inputs after truncation, and their dedup keys.
+    # Inputs after truncation, and their dedup keys (of every utterance: the shard
+    # of an utterance with a previous text is the shard of its key).
     fitted: Dict[str, str] = {}
-    for text in {previous[u] for u in utts if previous[u]}:
+    cut = set()
+    for text in {text for text in previous.values() if text}:
         kept = text
         if overhead + backend.count_tokens(text) > budget:
             kept = backend.keep_last_tokens(text, budget - overhead)
-            summary.truncated += 1
+            cut.add(text)
         fitted[text] = kept
+    key_of = {u: _input_key(prompt, backend.model_id, param_dict, fitted[previous[u]])
+              for u in previous if previous[u]}
+    if shard is not None:
+        key_of = {u: key for u, key in key_of.items() if shard_of(key, shard[1]) == shard[0]}
+    utts = [u for u in previous if shard is None or u in key_of
+            or (not previous[u] and shard_of(u, shard[1]) == shard[0])]
+    summary = Summary(utterances=len(utts))
+    summary.truncated = len({previous[u] for u in utts} & cut)
     if summary.truncated:
         logger.warning(
             f"{summary.truncated} previous text(s) longer than {budget} prompt tokens "
             "were cut from the left"
         )
-    key_of = {u: _input_key(prompt, backend.model_id, param_dict, fitted[previous[u]])
-              for u in utts if previous[u]}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     records_path = out_dir / RECORDS
@@ -228,6 +248,9 @@ def generate_context(
                     record.get("prompt_hash"), record.get("model"), record.get("params")) == (
                     prompt.hash, backend.model_id, param_dict):
                 done.setdefault(record["key"], (record["raw"], record["text"]))
+    if cache is not None:
+        for key in wanted & cache.keys():
+            done.setdefault(key, cache[key])
 
     def record(utt: str, raw: Optional[str], text: str, reused: bool) -> dict:
         kept = fitted.get(previous[utt], "")
@@ -282,8 +305,55 @@ def generate_context(
     if missing:
         raise GenerationError(f"{records_path}: no record for {len(missing)} utterance(s), e.g. {missing[0]}")
     write_table_atomic(out_dir / "text", ((u, texts[u]) for u in utts))
+    if cache is not None:
+        for key, output in done.items():
+            if output[0] is not None:
+                cache.setdefault(key, output)
     summary.seconds = time.time() - start
     return summary
+
+
+@dataclass(frozen=True)
+class Job:
+    """One output of a multi-job run: a set's previous texts through one prompt."""
+
+    previous: Dict[str, str]  # utterance -> previous text, in data order
+    prompt: Prompt
+    out_dir: Path
+
+
+def check_jobs(jobs: Sequence[Job]) -> None:
+    """Fail, naming them, when two jobs (numbered from 1) would write the same out_dir."""
+    seen: Dict[Path, int] = {}
+    for number, job in enumerate(jobs, 1):
+        out_dir = Path(os.path.abspath(job.out_dir))
+        if out_dir in seen:
+            raise GenerationError(
+                f"jobs {seen[out_dir]} and {number} both write {job.out_dir}: one out_dir per job"
+            )
+        seen[out_dir] = number
+
+
+def generate_jobs(
+    jobs: Sequence[Job],
+    backend: LLMBackend,
+    params: GenerationParams,
+    reuse_dirs: Sequence[Path] = (),
+    **options,
+) -> List[Summary]:
+    """:func:`generate_context` for every job, in order, with one backend.
+
+    An input (same prompt, model, parameters and previous text) generated or
+    reused by an earlier job is not generated again: each job sees the earlier
+    jobs' outputs as if their dirs were ``reuse_dirs``, so the result equals
+    separate runs, each with the earlier jobs' out dirs added to
+    ``reuse_dirs``. ``options`` (batch size, shard, ...) apply to every job.
+    """
+    check_jobs(jobs)
+    cache: Dict[str, Tuple[Optional[str], str]] = {}
+    return [generate_context(job.previous, job.prompt, backend, params, job.out_dir,
+                             reuse_dirs=reuse_dirs, cache=cache, **options)
+            for job in jobs]
 
 
 def merge_shards(utts: List[str], shard_dirs: List[Path], out_dir: Path) -> int:

@@ -373,39 +373,62 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     fi
 fi
 
-# generate <data dir> <text file> <out dir> <prompt> [reuse dirs...]: LLM context of every
-# utterance from the previous text(s) in <text file>, skipped when fresh.
+# generate <log dir> <data dir> <text file> <out dir> <prompt> [<data dir> <text file> <out dir> <prompt> ...]:
+# LLM context of every utterance from the previous text(s) in <text file>, for each
+# output (4 words each) that is not fresh; all of them in one generate_context run
+# (one per shard with --gen_nj), so the LLM is loaded once per run and shard, not
+# once per output. A previous text already generated for another output of the run
+# or any set's gen_<prompt> is reused, not generated again. Logs: <log dir>/generate[.JOB].log.
 generate() {
-    local data=$1 text=$2 out=$3 prompt=$4 key shard_jobs i reuse
-    shift 4
-    key=$(generation_key "${prompt}" "${text}")
-    if fresh "${out}/text" "${key}" "${text}" "${data}/utt2prev" ${prompt_file}; then
-        log "  ${out}/text is up to date"
-        return 0
-    fi
-    log "  generating ${out} (${gen_nj} shard(s); log: ${out}/log)"
-    local gen_opts=(--data_dir "${data}" --text "$(realpath --relative-to="${data}" "${text}")"
-                    --prompt "${prompt}" "${prompt_file_opt[@]}" --model "${llm}"
-                    --backend "${llm_backend}" --device "${llm_device}" --batch_size "${gen_batch_size}"
-                    --max_new_tokens "${gen_max_new_tokens}" --num_prev "${num_prev}" --no_progress)
-    [ -n "${llm_gguf_file}" ] && gen_opts+=(--gguf_file "${llm_gguf_file}")
-    for reuse in "$@"; do
-        [ -d "${reuse}" ] && gen_opts+=(--reuse_dir "${reuse}")
+    local log_dir=$1 data text out prompt key reuse dset i
+    local jobs=() outs=() datas=() keys=() job_prompts=() gen_opts reuse_opts=()
+    shift
+    while [ $# -gt 0 ]; do
+        data=$1 text=$2 out=$3 prompt=$4
+        shift 4
+        key=$(generation_key "${prompt}" "${text}")
+        # shellcheck disable=SC2086
+        if fresh "${out}/text" "${key}" "${text}" "${data}/utt2prev" ${prompt_file}; then
+            log "  ${out}/text is up to date"
+            continue
+        fi
+        log "  generating ${out}"
+        jobs+=(--job "${data}" "$(realpath --relative-to="${data}" "${text}")" "${prompt}"
+               "${out}$([ "${gen_nj}" -le 1 ] || echo /shard.JOB)")
+        outs+=("${out}") datas+=("${data}") keys+=("${key}")
+        [[ " ${job_prompts[*]} " == *" ${prompt} "* ]] || job_prompts+=("${prompt}")
     done
+    [ "${#outs[@]}" -gt 0 ] || return 0
+    for prompt in "${job_prompts[@]}"; do
+        for dset in ${all_sets}; do
+            reuse=${dumpdir}/context/${dset}/$(gen_source "${prompt}")
+            [ -d "${reuse}" ] && reuse_opts+=(--reuse_dir "${reuse}")
+        done
+    done
+    gen_opts=("${prompt_file_opt[@]}" --model "${llm}" --backend "${llm_backend}" --device "${llm_device}"
+              --batch_size "${gen_batch_size}" --max_new_tokens "${gen_max_new_tokens}"
+              --num_prev "${text_num_prev}" --no_progress "${reuse_opts[@]}")
+    [ -n "${llm_gguf_file}" ] && gen_opts+=(--gguf_file "${llm_gguf_file}")
     # shellcheck disable=SC2206
     gen_opts+=(${gen_args})
+    log "  ${#outs[@]} output(s) in one generate_context run (${gen_nj} shard(s); log: ${log_dir})"
     if [ "${gen_nj}" -le 1 ]; then
-        ${gen_cmd} --gpu "${gen_gpu}" "${out}/log/generate.log" \
-            ${python} -m espnet_gcft.bin.generate_context "${gen_opts[@]}" --out_dir "${out}"
+        ${gen_cmd} --gpu "${gen_gpu}" "${log_dir}/generate.log" \
+            ${python} -m espnet_gcft.bin.generate_context "${gen_opts[@]}" "${jobs[@]}"
     else
-        # jobs numbered from 1, as ESPnet's run.pl/queue.pl/slurm.pl require
-        ${gen_cmd} --gpu "${gen_gpu}" JOB=1:"${gen_nj}" "${out}/log/generate.JOB.log" \
+        # jobs numbered from 1, as ESPnet's run.pl/queue.pl/slurm.pl require; each
+        # shard job writes its shard of every output
+        ${gen_cmd} --gpu "${gen_gpu}" JOB=1:"${gen_nj}" "${log_dir}/generate.JOB.log" \
             ${python} -m espnet_gcft.bin.generate_context "${gen_opts[@]}" \
-            --shard "JOB/${gen_nj}" --out_dir "${out}/shard.JOB"
-        ${python} -m espnet_gcft.bin.merge_context --data_dir "${data}" --out_dir "${out}" \
-            $(for ((i = 1; i <= gen_nj; i++)); do echo "${out}/shard.${i}"; done)
+            --shard "JOB/${gen_nj}" "${jobs[@]}"
+        for i in "${!outs[@]}"; do
+            ${python} -m espnet_gcft.bin.merge_context --data_dir "${datas[${i}]}" --out_dir "${outs[${i}]}" \
+                $(for ((j = 1; j <= gen_nj; j++)); do echo "${outs[${i}]}/shard.${j}"; done)
+        done
     fi
-    write_stamp "${out}/text" "${key}"
+    for i in "${!outs[@]}"; do
+        write_stamp "${outs[${i}]}/text" "${keys[${i}]}"
+    done
 }
 
 # embed <data dir> <source dirs...>: embed the sources' text, one encoder load for all
@@ -513,6 +536,7 @@ degrade_contexts() {
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     log "Stage 3: context texts (prev_gt, ${prompts} with ${llm}): ${dumpdir}/raw -> ${dumpdir}/context"
+    gen_jobs=()
     for dset in ${all_sets}; do
         data=${dumpdir}/raw/${dset}
         if ! has_references "${data}"; then
@@ -529,13 +553,11 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
             write_stamp "${out}/text" "${key}"
         fi
         for prompt in ${prompts}; do
-            # a previous text seen in an earlier set is not generated again
-            generate "${data}" "${data}/transcript" "${dumpdir}/context/${dset}/$(gen_source "${prompt}")" \
-                "${prompt}" $(for earlier in ${all_sets}; do
-                    [ "${earlier}" = "${dset}" ] && break
-                    echo "${dumpdir}/context/${earlier}/$(gen_source "${prompt}")"; done)
+            gen_jobs+=("${data}" "${data}/transcript" "${dumpdir}/context/${dset}/$(gen_source "${prompt}")" "${prompt}")
         done
     done
+    # every set and prompt that is not up to date in one run: the LLM is loaded once
+    generate "${dumpdir}/context/log" "${gen_jobs[@]}"
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
@@ -860,8 +882,7 @@ condition_contexts() {
                     fi
                 else
                     prompt=${context_prompt}
-                    generate "${data}" "${hyp_text}" "${dir}" "${prompt}" \
-                        $(for s in ${all_sets}; do echo "${dumpdir}/context/${s}/${source}"; done)
+                    generate "${dir}/log" "${data}" "${hyp_text}" "${dir}" "${prompt}"
                 fi
                 embed "${data}" "${dir}"
             done
