@@ -399,9 +399,11 @@ generate() {
         [[ " ${job_prompts[*]} " == *" ${prompt} "* ]] || job_prompts+=("${prompt}")
     done
     [ "${#outs[@]}" -gt 0 ] || return 0
+    # every set's outputs of the prompt in this dump dir, this run's or another's (e.g. the
+    # asr sets' when an ner run's sets hold the same sentences): a record is reused only
+    # when its prompt, model, parameters and input match
     for prompt in "${job_prompts[@]}"; do
-        for dset in ${all_sets}; do
-            reuse=${dumpdir}/context/${dset}/$(gen_source "${prompt}")
+        for reuse in "${dumpdir}"/context/*/"$(gen_source "${prompt}")"; do
             [ -d "${reuse}" ] && reuse_opts+=(--reuse_dir "${reuse}")
         done
     done
