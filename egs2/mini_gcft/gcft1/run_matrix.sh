@@ -62,7 +62,7 @@ if [ "${step}" -le 6 ]; then
     # shellcheck disable=SC2046
     ./run.sh --stage 8 --stop_stage 8 --test_sets "test test_far" --variants "${variants}" \
         --conditions "${conditions}" --results_extra "$(for t in ${n_points}; do printf 'inject_gt_%s ' "${t}"; done)" \
-        --results_records RESULTS_ner.json
+        --results_records "$([ -s RESULTS_ner.json ] && echo RESULTS_ner.json || log "  no RESULTS_ner.json (step 5 not run): RESULTS without NER records" >&2)"
     # shellcheck disable=SC2046
     python3 -m espnet_gcft.bin.make_sweep_results --exp_dir exp --sweep_dir exp/sweep \
         --variants inject_gt gcaf \
