@@ -204,6 +204,8 @@ def test_jobs_are_numbered_from_one_for_espnet_runners(recipe, full_run):
     calls = (recipe / "runner_calls.txt").read_text().splitlines()
     ranges = [call for call in calls if not call.startswith("single ")]
     assert any("generate.JOB.log" in call for call in ranges)  # --gen_nj 2
+    assert any("decode.JOB.log" in call for call in ranges)
+    assert all(re.match(r"JOB=1:[0-9]+ ", call) for call in ranges), ranges
     # stage 3: one generation job range for all sets (the hyp condition adds its own)
     assert sum(call.endswith(" dump/context/log/generate.JOB.log") for call in ranges) == 1, ranges
 
@@ -216,8 +218,6 @@ def test_stage_3_loads_the_llm_once_per_shard(recipe, full_run):
         assert log.count("loading LLM smollm2-135m-instruct") == 1, log
         for dset in SETS:
             assert f"dump/context/{dset}/gen_title/shard.{index}: " in log, (dset, log)
-    assert any("decode.JOB.log" in call for call in ranges)
-    assert all(re.match(r"JOB=1:[0-9]+ ", call) for call in ranges), ranges
 
 
 def test_ddp_training_with_torchrun_through_the_recipe(recipe, full_run, tmp_path_factory):

@@ -38,7 +38,6 @@ SmolLM2-135M-Instruct GGUF.
 """
 
 import argparse
-import logging
 from pathlib import Path
 import sys
 from typing import List, Optional, Tuple
@@ -127,12 +126,10 @@ def main(argv=None) -> None:
         backend = build_backend(args.backend, model=args.model, gguf_file=args.gguf_file,
                                 device=args.device, dtype=args.dtype,
                                 trust_remote_code=args.trust_remote_code)
-        summaries = generate_jobs(
+        generate_jobs(  # logs each job's summary
             jobs, backend, params, reuse_dirs=args.reuse_dir, batch_size=args.batch_size,
             max_input_tokens=args.max_input_tokens, shard=shard, progress=not args.no_progress,
         )
-    for job, summary in zip(jobs, summaries):
-        logging.info(f"{job.out_dir}: {summary.line()}")
 
 
 if __name__ == "__main__":

@@ -348,12 +348,16 @@ def generate_jobs(
     jobs' outputs as if their dirs were ``reuse_dirs``, so the result equals
     separate runs, each with the earlier jobs' out dirs added to
     ``reuse_dirs``. ``options`` (batch size, shard, ...) apply to every job.
+    Each job logs ``<out_dir>: <summary>`` when it is done.
     """
     check_jobs(jobs)
     cache: Dict[str, Tuple[Optional[str], str]] = {}
-    return [generate_context(job.previous, job.prompt, backend, params, job.out_dir,
-                             reuse_dirs=reuse_dirs, cache=cache, **options)
-            for job in jobs]
+    summaries = []
+    for job in jobs:
+        summaries.append(generate_context(job.previous, job.prompt, backend, params, job.out_dir,
+                                          reuse_dirs=reuse_dirs, cache=cache, **options))
+        logger.info(f"{job.out_dir}: {summaries[-1].line()}")
+    return summaries
 
 
 def merge_shards(utts: List[str], shard_dirs: List[Path], out_dir: Path) -> int:
