@@ -2,7 +2,7 @@
 
 Usage::
 
-    tools/venv/bin/python bench/inference_cost.py [--repeats 3] [--utterances 6] [--seconds 4]
+    tools/venv/bin/python bench/inference_cost.py [--repeats 3] [--utterances 4] [--seconds 4]
     tools/venv/bin/python bench/inference_cost.py --quick     # tiny sizes, for the test
 
 Speech model: the recipes' ``conf/ssl_base/train_<variant>.yaml`` built by
@@ -28,25 +28,45 @@ Per utterance, each variant runs the whole path a deployment runs:
 All variants read the same ``--utterances`` synthetic 16 kHz waveforms of
 ``--seconds`` seconds (and the same fixed previous transcripts). Each variant
 runs in its own process, which loads what its path needs, decodes one
-utterance untimed (warm-up), then every utterance timed; it reports the
-median latency over its utterances (robust to other work on a shared
-machine; all utterances have the same length), its peak resident memory
-(``VmHWM``, so each variant's peak is its own, loading included) and the
-parameters it loaded (speech model + LLM + text encoder + upstream copy, as
-its path needs). The processes are interleaved:
-each repeat runs every variant once, in an order rotated by one per repeat.
-A ratio is computed per repeat and the median over repeats is printed with
-its ``_spread``: max - min of the per-repeat ratios. ``latency_ms_<variant>``,
-``peak_mem_mb_<variant>`` and ``load_s_<variant>`` are medians over repeats.
+utterance untimed (warm-up), then every utterance timed. It reports, as
+medians over its utterances (all of the same length; a median resists other
+work on a shared machine), the wall-clock latency per utterance
+(``latency_ms``) and the CPU time the process spent on it (``cpu_ms``, which
+other work on the machine barely changes); its peak resident memory
+(``peak_mem_mb``: ``VmHWM``, so each variant's peak is its own, loading
+included) and its resident memory after decoding (``rss_mb``: ``VmRSS``); and
+the parameters it loaded (``params``: speech model + LLM + text encoder +
+upstream copy, as its path needs). The processes are interleaved: each repeat
+runs every variant once, in the order of ``VARIANTS`` in even repeats and
+reversed in odd ones (slow drifts in the machine's load cancel, and baseline
+and gcaf always run back to back). Every ``<figure>_ratio_<a>_<b>`` is
+computed per repeat; the median over repeats is printed with its ``_spread``:
+max - min of the per-repeat ratios. The per-variant figures (and
+``load_s_<variant>``, the loading time, not in the latency) are medians over
+repeats.
 
-Training figure: one process builds the baseline and the gcaf model from the
-same configs and reads a batch through ESPnet's data path (``sound`` audio,
-``text``, and for gcaf the ``context`` data key from the kaldi ark written by
-``embed_texts``, stage 4's writer); a step is batch read + forward + backward +
-gradient clipping + the configured Adam step, the CNN frozen as configured.
-After one untimed step each, ``--train_steps`` steps per model alternate
-(order rotated per step); ``train_step_ratio_gcaf_baseline`` is the median of
-the per-pair ratios, its spread their max - min.
+Baseline against gcaf in one process: a last process loads both speech models
+the same way and decodes all utterances with each, ``--repeats`` rounds in
+alternating order; ``latency_ratio_gcaf_baseline_same_process`` (and
+``cpu_ratio_...``) is the median of the per-round ratios (spread: max - min).
+Separate processes run at different moments of the machine's load; this
+ratio compares the two models under the same load, so it separates the
+models' difference from the machine's noise.
+
+Training figure, in the same process: the baseline and the gcaf model, built
+from the same configs, read their batches through ESPnet's data path
+(``sound`` audio, ``text``, and for gcaf the ``context`` data key from the
+kaldi ark written by ``embed_texts``, stage 4's writer); a step is batch read
++ forward + backward + gradient clipping + the configured Adam step, the CNN
+frozen as configured. After one untimed step each, ``--train_steps`` steps per
+model alternate (baseline first in even steps, gcaf first in odd ones);
+``train_step_ratio_gcaf_baseline`` (wall clock) and
+``train_step_cpu_ratio_gcaf_baseline`` are medians of the per-pair ratios,
+their spreads the max - min.
+
+Every process runs ``--threads`` torch threads (default 1): on a machine shared
+with other work, two OpenMP threads per process wait on each other whenever a
+core is taken, and a forward pass then swings several-fold from call to call.
 
 Prints bare ``name: value`` lines.
 """
@@ -65,7 +85,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "egs2" / "TEMPLATE" / "gcft1" / "conf" / "ssl_base"
-VARIANTS = ("baseline", "inject_gt", "gen_inject", "gcaf", "audio_inject", "audio_gcaf")
+# In the order the processes run: baseline and gcaf side by side (the pair with targets).
+VARIANTS = ("baseline", "gcaf", "audio_gcaf", "inject_gt", "audio_inject", "gen_inject")
 # variant: (training config, context source: text embedding or upstream audio embedding)
 SETUP = {
     "baseline": ("train_baseline.yaml", None),
@@ -168,8 +189,9 @@ def prepare(work: Path, args: argparse.Namespace) -> dict:
             "max_new_tokens": 4 if args.quick else 32}
 
 
-def run_child(script_args: list) -> dict:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+def run_child(script_args: list, threads: int) -> dict:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads))
+    script_args = [*script_args, "--threads", str(threads)]
     proc = subprocess.run([sys.executable, __file__, *script_args], capture_output=True,
                           text=True, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT)]
@@ -182,12 +204,31 @@ def run_child(script_args: list) -> dict:
 # ---------------------------------------------------------------- children
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM), in MiB."""
+def memory_mb(field: str) -> float:
+    """``VmHWM`` (peak) or ``VmRSS`` (current) resident memory of this process, in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def timed(call) -> tuple:
+    """``(wall seconds, CPU seconds of this process)`` of ``call()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    call()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def medians(samples: list) -> list:
+    """``[median wall, median CPU]`` of ``(wall, CPU)`` samples."""
+    return [statistics.median(column) for column in zip(*samples)]
+
+
+def read_waves(plan: dict) -> list:
+    import soundfile
+
+    data = Path(plan["data"])
+    return [soundfile.read(data / "wav" / f"{u}.wav", dtype="float32")[0] for u in plan["utts"]]
 
 
 def count(module) -> int:
@@ -210,8 +251,6 @@ def infer_child(variant: str, plan: dict) -> dict:
     from espnet_gcft.asr.compat import defer_unused_imports
 
     defer_unused_imports()  # what the inference CLI does before ESPnet is imported
-    import soundfile
-
     from espnet_gcft.asr.inference import GCFTSpeech2Text
     from espnet_gcft.context.backends import GenerationParams, TransformersBackend
     from espnet_gcft.context.embed import TextEncoder
@@ -219,8 +258,7 @@ def infer_child(variant: str, plan: dict) -> dict:
     from espnet_gcft.context.models import EMBEDDED_ENCODER, EMBEDDED_LLM
     from espnet_gcft.context.prompts import BUILTIN_PROMPTS
 
-    data = Path(plan["data"])
-    waves = [soundfile.read(data / "wav" / f"{u}.wav", dtype="float32")[0] for u in plan["utts"]]
+    waves = read_waves(plan)
     texts = [plan["previous"][u] for u in plan["utts"]]
     start = time.perf_counter()
     s2t = GCFTSpeech2Text.from_pretrained(plan["exps"][variant], decode_mode="greedy")
@@ -254,20 +292,36 @@ def infer_child(variant: str, plan: dict) -> dict:
         return encoder([text])[0] if text else np.zeros((0, encoder.dim), np.float32)
 
     s2t.recognize(waves[0], context(0))  # warm-up, untimed
-    times = []
-    for i, wave in enumerate(waves):
-        start = time.perf_counter()
-        s2t.recognize(wave, context(i), plan["utts"][i])
-        times.append(time.perf_counter() - start)
-    return {"latency_ms": 1000 * statistics.median(times), "peak_mem_mb": peak_rss_mb(),
-            "params": sum(count(m) for m in loaded), "load_s": load_s}
+    wall, cpu = medians([timed(lambda: s2t.recognize(wave, context(i), plan["utts"][i]))
+                         for i, wave in enumerate(waves)])
+    return {"latency_ms": 1000 * wall, "cpu_ms": 1000 * cpu, "peak_mem_mb": memory_mb("VmHWM"),
+            "rss_mb": memory_mb("VmRSS"), "params": sum(count(m) for m in loaded),
+            "load_s": load_s}
 
 
-def train_child(plan: dict, steps: int, batch_size: int) -> dict:
-    """Alternating training steps of the baseline and the gcaf model: seconds per step."""
+def paired_child(plan: dict, rounds: int, steps: int, batch_size: int) -> dict:
+    """Baseline against gcaf in one process: decoding rounds, then training steps."""
     from espnet_gcft.asr.compat import defer_unused_imports
 
-    defer_unused_imports()  # what the training CLI does before ESPnet is imported
+    defer_unused_imports()  # what the CLIs do before ESPnet is imported
+    from espnet_gcft.asr.inference import GCFTSpeech2Text
+
+    waves = read_waves(plan)
+    models = {v: GCFTSpeech2Text.from_pretrained(plan["exps"][v], decode_mode="greedy")
+              for v in ("baseline", "gcaf")}
+    for s2t in models.values():
+        s2t.recognize(waves[0])  # warm-up, untimed
+    rounds_of = {v: [] for v in models}  # variant: [[median wall, median CPU] per round]
+    for r in range(rounds):
+        for variant in list(models)[::-1] if r % 2 else models:
+            s2t = models[variant]
+            rounds_of[variant].append(medians([timed(lambda: s2t.recognize(w)) for w in waves]))
+    del models, s2t
+    return {"decode": rounds_of, "train": train_steps(plan, steps, batch_size)}
+
+
+def train_steps(plan: dict, steps: int, batch_size: int) -> dict:
+    """Alternating training steps of the baseline and the gcaf model: (wall, CPU) per step."""
     import torch
 
     from espnet_gcft.asr.task import GCFTTask
@@ -294,8 +348,7 @@ def train_child(plan: dict, steps: int, batch_size: int) -> dict:
         runs[variant] = dict(model=model, args=args, loader=loader, batches=iter(loader),
                              optimizer=GCFTTask.build_optimizers(args, model)[0], times=[])
 
-    def step(run: dict) -> float:
-        start = time.perf_counter()
+    def step(run: dict) -> None:
         try:
             utt_ids, batch = next(run["batches"])
         except StopIteration:
@@ -306,80 +359,87 @@ def train_child(plan: dict, steps: int, batch_size: int) -> dict:
         torch.nn.utils.clip_grad_norm_(run["model"].parameters(), run["args"].grad_clip)
         run["optimizer"].step()
         run["optimizer"].zero_grad()
-        return time.perf_counter() - start
 
     for run in runs.values():
         step(run)  # warm-up, untimed
     order = list(runs)
     for i in range(steps):
         for variant in order[i % 2:] + order[:i % 2]:
-            runs[variant]["times"].append(step(runs[variant]))
+            runs[variant]["times"].append(timed(lambda: step(runs[variant])))
     return {variant: run["times"] for variant, run in runs.items()}
 
 
 # ---------------------------------------------------------------- report
 
 
-def median_and_spread(values: list) -> tuple:
-    return statistics.median(values), max(values) - min(values)
+def print_ratio(name: str, ratios: list) -> None:
+    """The median of per-repeat ratios and, beside it, their spread (max - min)."""
+    print(f"{name}: {statistics.median(ratios):.4f}")
+    print(f"{name}_spread: {max(ratios) - min(ratios):.4f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of every variant")
-    parser.add_argument("--utterances", type=int, default=6, help="utterances per run")
+    parser.add_argument("--utterances", type=int, default=4, help="utterances per run")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of every utterance")
-    parser.add_argument("--train_steps", type=int, default=6, help="timed steps per model")
+    parser.add_argument("--train_steps", type=int, default=5, help="timed steps per model")
     parser.add_argument("--train_batch", type=int, default=2, help="utterances per training batch")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--quick", action="store_true",
                         help="tiny upstream and encoder, 4 generated tokens (for the test)")
-    parser.add_argument("--child", choices=VARIANTS + ("train",), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=VARIANTS + ("paired",), help=argparse.SUPPRESS)
     parser.add_argument("--plan", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        import torch
+
+        torch.set_num_threads(args.threads)
         plan = json.loads(args.plan.read_text())
-        result = (train_child(plan, args.train_steps, args.train_batch) if args.child == "train"
-                  else infer_child(args.child, plan))
+        result = (infer_child(args.child, plan) if args.child != "paired" else
+                  paired_child(plan, args.repeats, args.train_steps, args.train_batch))
         print(RESULT + json.dumps(result))
         return
-    if min(args.repeats, args.utterances, args.train_steps, args.train_batch) < 1 or \
-            args.seconds <= 0:
-        parser.error("--repeats, --utterances, --train_steps, --train_batch and --seconds "
-                     "must be positive")
+    if min(args.repeats, args.utterances, args.train_steps, args.train_batch,
+           args.threads) < 1 or args.seconds <= 0:
+        parser.error("--repeats, --utterances, --seconds, --train_steps, --train_batch and "
+                     "--threads must be positive")
     with tempfile.TemporaryDirectory(prefix="inference_cost-") as tmp:
         plan_path = Path(tmp) / "plan.json"
         plan_path.write_text(json.dumps(prepare(Path(tmp), args)))
+        common = ["--plan", str(plan_path), "--repeats", str(args.repeats)]
         runs = {v: [] for v in VARIANTS}
         for r in range(args.repeats):
-            for variant in VARIANTS[r % len(VARIANTS):] + VARIANTS[:r % len(VARIANTS)]:
-                runs[variant].append(run_child(["--child", variant, "--plan", str(plan_path)]))
-        train = run_child(["--child", "train", "--plan", str(plan_path),
-                           "--train_steps", str(args.train_steps),
-                           "--train_batch", str(args.train_batch)])
+            for variant in VARIANTS[::-1] if r % 2 else VARIANTS:
+                runs[variant].append(run_child(["--child", variant, *common], args.threads))
+        paired = run_child(["--child", "paired", *common, "--train_steps", str(args.train_steps),
+                            "--train_batch", str(args.train_batch)], args.threads)
     print(f"utterances: {args.utterances}")
     print(f"seconds_per_utterance: {args.seconds:g}")
     print(f"repeats: {args.repeats}")
+    print(f"threads: {args.threads}")
     for variant in VARIANTS:
         rows = runs[variant]
-        print(f"latency_ms_{variant}: {statistics.median(r['latency_ms'] for r in rows):.1f}")
-        print(f"peak_mem_mb_{variant}: {statistics.median(r['peak_mem_mb'] for r in rows):.1f}")
-        print(f"params_{variant}: {rows[0]['params']}")
-        print(f"load_s_{variant}: {statistics.median(r['load_s'] for r in rows):.2f}")
+        for key, digits in (("latency_ms", 1), ("cpu_ms", 1), ("peak_mem_mb", 1), ("rss_mb", 1),
+                            ("params", 0), ("load_s", 2)):
+            print(f"{key}_{variant}: {statistics.median(r[key] for r in rows):.{digits}f}")
     pairs = [(v, "baseline") for v in VARIANTS[1:]] + [("gen_inject", "gcaf")]
-    for figure, digits in (("latency", 4), ("peak_mem", 4), ("params", 4)):
-        key = {"latency": "latency_ms", "peak_mem": "peak_mem_mb", "params": "params"}[figure]
+    for figure, key in (("latency", "latency_ms"), ("cpu", "cpu_ms"),
+                        ("peak_mem", "peak_mem_mb"), ("params", "params")):
         for a, b in pairs:
-            ratios = [x[key] / y[key] for x, y in zip(runs[a], runs[b])]
-            value, spread = median_and_spread(ratios)
-            print(f"{figure}_ratio_{a}_{b}: {value:.{digits}f}")
-            print(f"{figure}_ratio_{a}_{b}_spread: {spread:.{digits}f}")
-    t_base, t_gcaf = train["baseline"], train["gcaf"]
-    print(f"train_step_s_baseline: {statistics.median(t_base):.3f}")
-    print(f"train_step_s_gcaf: {statistics.median(t_gcaf):.3f}")
-    value, spread = median_and_spread([g / b for g, b in zip(t_gcaf, t_base)])
-    print(f"train_step_ratio_gcaf_baseline: {value:.4f}")
-    print(f"train_step_ratio_gcaf_baseline_spread: {spread:.4f}")
-
+            print_ratio(f"{figure}_ratio_{a}_{b}",
+                        [x[key] / y[key] for x, y in zip(runs[a], runs[b])])
+    decode, train = paired["decode"], paired["train"]
+    for figure, column in (("latency", 0), ("cpu", 1)):
+        print_ratio(f"{figure}_ratio_gcaf_baseline_same_process",
+                    [g[column] / b[column] for g, b in zip(decode["gcaf"], decode["baseline"])])
+    for variant in ("baseline", "gcaf"):
+        wall, cpu = medians(train[variant])
+        print(f"train_step_s_{variant}: {wall:.3f}")
+        print(f"train_step_cpu_s_{variant}: {cpu:.3f}")
+    for name, column in (("train_step_ratio", 0), ("train_step_cpu_ratio", 1)):
+        print_ratio(f"{name}_gcaf_baseline",
+                    [g[column] / b[column] for g, b in zip(train["gcaf"], train["baseline"])])
 
 if __name__ == "__main__":
     main()
