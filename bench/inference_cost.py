@@ -383,7 +383,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of every variant")
     parser.add_argument("--utterances", type=int, default=4, help="utterances per run")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of every utterance")
-    parser.add_argument("--train_steps", type=int, default=5, help="timed steps per model")
+    parser.add_argument("--train_steps", type=int, default=8, help="timed steps per model")
     parser.add_argument("--train_batch", type=int, default=2, help="utterances per training batch")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--quick", action="store_true",
