@@ -5,8 +5,9 @@ Usage::
     tools/venv/bin/python bench/inference_cost.py [--repeats 3] [--utterances 4] [--seconds 4]
     tools/venv/bin/python bench/inference_cost.py --quick     # tiny sizes, for the test
 
-Speech model: the recipes' ``conf/ssl_base/train_<variant>.yaml`` built by
-``GCFTTask.build_model``, with the upstream swapped for a wav2vec2-base-sized
+Speech model: the recipes' ``conf/ssl_base/train_<variant>.yaml`` (for the
+audio variants those of inject_gt and gcaf, ``context_dim`` = the upstream's
+hidden size) built by ``GCFTTask.build_model``, with the upstream swapped for a wav2vec2-base-sized
 model (12 layers, 768 hidden, 3072 FFN, base conv stack; random weights, saved
 locally, loaded through S3PRL's ``hf_wav2vec2_custom``), saved as an exp dir
 (``config.yaml`` + checkpoint) and loaded by ``GCFTSpeech2Text.from_pretrained``
