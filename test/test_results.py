@@ -217,3 +217,24 @@ def test_far_cue_and_entity_type_records(tmp_path):
     assert by[("inject_gt", "homophone_acc_P")]["n"] == 1  # the homophone item alone
     assert {"f1_micro", "label_f1_micro"} <= {m for _, m in by}
     assert "entity_type_acc_P (n=24)" in results
+
+
+def test_sweep_chart_plots_each_panel_against_the_setting_it_sweeps():
+    """inject_gt varies num_prev and prev_mode: x is num_prev (numeric, 3 values), one line per
+    mode; gcaf varies distill_weight only; a variant with one point has no panel."""
+    from espnet_gcft.recipe.sweep import _setting_order, _x_key
+
+    def record(variant, **settings):
+        return {"variant": variant, "settings": settings, "set": "test", "metric": "wer", "value": 1.0}
+
+    inject = [record("inject_gt", prev_mode="join", num_prev="1"),
+              record("inject_gt_rows_n2", prev_mode="rows", num_prev="2"),
+              record("inject_gt_join_n3", prev_mode="join", num_prev="3")]
+    gcaf = [record("gcaf", distill_weight="0.3"), record("gcaf_dw1.0", distill_weight="1.0")]
+    keys = _setting_order(inject + gcaf)
+    assert keys == ["prev_mode", "num_prev", "distill_weight"]
+    assert _x_key(inject, keys) == "num_prev"
+    assert _x_key(gcaf, keys) == "distill_weight"
+    assert _x_key(gcaf[:1], keys) == ""
+    assert _x_key([record("gen_inject", context_prompt=p) for p in ("title", "topic")], ["context_prompt"]) \
+        == "context_prompt"

@@ -130,45 +130,63 @@ def sweep_markdown(records: List[dict], header: str, chart: str = "") -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def sweep_chart(records: List[dict], out: Path) -> None:
-    """Metric against the first swept setting, one line per combination of the others, with 95% intervals."""
+def _x_key(records: List[dict], keys: List[str]) -> str:
+    """The setting a panel plots along x: of those that vary, numeric ones first, then the most values."""
+    varying = [k for k in keys if len({r["settings"].get(k, "") for r in records}) > 1]
+    if not varying:
+        return ""
+
+    def numeric(k: str) -> bool:
+        return all(_sort_key(r["settings"].get(k, ""))[0] == 0 for r in records)
+
+    return max(varying, key=lambda k: (numeric(k), len({r["settings"].get(k, "") for r in records}),
+                                       -keys.index(k)))
+
+
+def sweep_chart(records: List[dict], out: Path, columns: int = 4) -> None:
+    """Per set, variant and metric: the metric against the swept setting, one line per combination
+    of the other swept settings, with 95% intervals. A panel whose points differ in no setting
+    (a variant that only appears as a reference) is left out: it has nothing to plot against."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     keys = _setting_order(records)
-    if not keys:
-        return
-    first = keys[0]
-    panels = [(dset, variant, metric)
-              for dset in dict.fromkeys(r["set"] for r in records)
-              for variant in dict.fromkeys(base_variant(r["variant"]) for r in records)
-              for metric in PLOT_METRICS
-              if any(r["set"] == dset and base_variant(r["variant"]) == variant and r["metric"] == metric
-                     for r in records)]
+    panels = []
+    for dset in dict.fromkeys(r["set"] for r in records):
+        for variant in dict.fromkeys(base_variant(r["variant"]) for r in records):
+            for metric in PLOT_METRICS:
+                chosen = [r for r in records if r["set"] == dset and base_variant(r["variant"]) == variant
+                          and r["metric"] == metric]
+                x_key = _x_key(chosen, keys)
+                if x_key:
+                    panels.append((dset, variant, metric, x_key, chosen))
     if not panels:
         return
-    values = sorted({r["settings"].get(first, "") for r in records}, key=_sort_key)
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.8), squeeze=False)
-    for ax, (dset, variant, metric) in zip(axes[0], panels):
-        chosen = [r for r in records if r["set"] == dset and base_variant(r["variant"]) == variant
-                  and r["metric"] == metric]
+    ncols = min(columns, len(panels))
+    nrows = (len(panels) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (dset, variant, metric, x_key, chosen) in zip(axes.flat, panels):
+        values = sorted({r["settings"].get(x_key, "") for r in chosen}, key=_sort_key)
+        others = [k for k in keys if k != x_key and len({r["settings"].get(k, "") for r in chosen}) > 1]
         groups: Dict[str, List[dict]] = {}
         for r in chosen:
-            rest = ",".join(f"{k}={r['settings'][k]}" for k in keys[1:] if k in r["settings"])
-            groups.setdefault(rest, []).append(r)
+            label = ",".join(f"{k}={r['settings'][k]}" for k in others if k in r["settings"])
+            groups.setdefault(label, []).append(r)
         for offset, (label, group) in enumerate(sorted(groups.items())):
-            group.sort(key=lambda r: _sort_key(r["settings"].get(first, "")))
-            xs = [values.index(r["settings"].get(first, "")) + 0.06 * offset for r in group]
+            group.sort(key=lambda r: _sort_key(r["settings"].get(x_key, "")))
+            xs = [values.index(r["settings"].get(x_key, "")) + 0.06 * offset for r in group]
             ys = [r["value"] for r in group]
             errors = [[r["value"] - r.get("ci_low", r["value"]) for r in group],
                       [r.get("ci_high", r["value"]) - r["value"] for r in group]]
             ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=label or None)
         ax.set_xticks(range(len(values)))
         ax.set_xticklabels(values)
-        ax.set_xlabel(first)
-        ax.set_ylabel(f"{metric} (percent, 95% interval)")
+        ax.set_xlabel(x_key)
+        ax.set_ylabel(f"{metric} (%, 95% interval)", fontsize=8)
         ax.set_title(f"{variant} on {dset}", fontsize=9)
         if metric.startswith("homophone_acc"):
             ax.axhline(50, color="black", linestyle="--", linewidth=0.8)
