@@ -118,46 +118,51 @@ def _table(records: List[dict], metrics: List[str], dset: str) -> List[str]:
 DEGRADATION_METRICS = ["homophone_acc_P", "homophone_acc_W", "wer"]
 
 
-def degradation_table(records: List[dict], dset: str) -> List[str]:
-    """Metric against the degraded fraction p, per degradation mode and variant.
+def degradation_series(records: List[dict], dset: str) -> Dict[str, Dict[str, Dict[str, list]]]:
+    """``{mode: {metric: {variant: [(p, record or None), ...]}}}`` for the degraded decodes of a set.
 
     p = 0 is the variant's ``gt`` decode. A variant that reads no context at
-    inference (gcaf, audio_gcaf) has one decode: its row repeats it at every
+    inference (gcaf, audio_gcaf) has one decode: its series repeats it at every
     p, since there is no context input to degrade (its decoder refuses one).
+    Only variants with a degraded decode, and the context-free ones, appear.
     """
-    degraded = {}
+    degraded: Dict[str, Dict[float, str]] = {}
     for record in records:
         match = DEGRADED.match(record["condition"]) if record["set"] == dset else None
         if match:
-            degraded.setdefault(match.group(1), set()).add(float(match.group(2)))
-    if not degraded:
-        return []
+            degraded.setdefault(match.group(1), {})[float(match.group(2))] = record["condition"]
     by_key = {(r["variant"], r["condition"], r["metric"]): r for r in records if r["set"] == dset}
     variants = list(dict.fromkeys(r["variant"] for r in records if r["set"] == dset))
-    lines = []
-    for mode, fractions in sorted(degraded.items()):
-        ps = [0.0] + sorted(f for f in fractions if f > 0)
-        names = {p: next((c for (_, c, _) in by_key if DEGRADED.match(c)
-                          and DEGRADED.match(c).group(1) == mode and float(DEGRADED.match(c).group(2)) == p),
-                         None) for p in ps[1:]}
+    series: Dict[str, Dict[str, Dict[str, list]]] = {}
+    for mode, names in sorted(degraded.items()):
+        ps = [0.0] + sorted(f for f in names if f > 0)
         for metric in DEGRADATION_METRICS:
-            rows = []
             for variant in variants:
-                reads = any((variant, names[p], metric) in by_key for p in ps[1:])
                 context_free = base_variant(variant) in ("gcaf", "audio_gcaf")
-                if not reads and not context_free:
+                if not context_free and not any((variant, names[p], metric) in by_key for p in ps[1:]):
                     continue
+                points = [(p, by_key.get((variant, "gt" if p == 0 or context_free else names[p], metric)))
+                          for p in ps]
+                if any(record for _, record in points):
+                    series.setdefault(mode, {}).setdefault(metric, {})[variant] = points
+    return series
+
+
+def degradation_table(records: List[dict], dset: str) -> List[str]:
+    """Metric against the degraded fraction p, per degradation mode and variant (see degradation_series)."""
+    lines = []
+    for mode, by_metric in degradation_series(records, dset).items():
+        for metric, by_variant in by_metric.items():
+            ps = [p for p, _ in next(iter(by_variant.values()))]
+            rows = []
+            for variant, points in by_variant.items():
                 cells = []
-                for p in ps:
-                    condition = "gt" if p == 0 or context_free else names[p]
-                    record = by_key.get((variant, condition, metric))
+                for _, record in points:
                     cells += [_cell(record), _p(record.get("p_vs_baseline"))] if record else ["", ""]
+                context_free = base_variant(variant) in ("gcaf", "audio_gcaf")
                 note = " (no context at inference: one decode)" if context_free else ""
-                if any(cells):
-                    rows.append(f"| {variant}{note} | " + " | ".join(cells) + " |")
-            if not rows:
-                continue
-            n = next((r.get("n") for k, r in by_key.items() if k[2] == metric), None)
+                rows.append(f"| {variant}{note} | " + " | ".join(cells) + " |")
+            n = next((r.get("n") for r in records if r["set"] == dset and r["metric"] == metric), None)
             lines += [f"## Degraded context ({dset}, {mode}): {metric} (n={n}) against the "
                       "fraction p of degraded contexts", "",
                       "| variant | " + " | ".join(f"p={p:g} | p vs baseline" for p in ps) + " |",
@@ -193,7 +198,9 @@ def results_markdown(records: List[dict], test_sets: List[str], header: str,
 
 
 def chart(records: List[dict], dset: str, out: Path) -> None:
-    """Bars with 95% error bars: forced-choice accuracies and CER per variant and condition."""
+    """Bars with 95% error bars: forced-choice accuracies and CER per variant and condition;
+    below them, when the set has degraded decodes, each degradation metric against p
+    (a line per variant, solid for ``dropped``, dashed for ``replaced``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -201,12 +208,20 @@ def chart(records: List[dict], dset: str, out: Path) -> None:
 
     metrics = [m for m in CHART_METRICS
                if any(r["metric"] == m and r["set"] == dset for r in records)]
+    series = degradation_series(records, dset)
+    curves = [m for m in DEGRADATION_METRICS if any(m in by_metric for by_metric in series.values())]
     if not metrics:
         return
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 4.2), squeeze=False)
+    ncols = max(len(metrics), len(curves))
+    nrows = 2 if curves else 1
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 4.2 * nrows), squeeze=False)
+    for ax in list(axes[0][len(metrics):]) + (list(axes[1][len(curves):]) if curves else []):
+        ax.set_visible(False)
     for ax, metric in zip(axes[0], metrics):
-        chosen = [r for r in records if r["metric"] == metric and r["set"] == dset]
-        labels = [r["variant"] + ("" if r["condition"] == "gt" else f"\n{r['condition']}")
+        # degraded decodes have their own curves below: the bars keep the named conditions
+        chosen = [r for r in records if r["metric"] == metric and r["set"] == dset
+                  and not DEGRADED.match(r["condition"])]
+        labels = [r["variant"] + ("" if r["condition"] == "gt" else f" {r['condition']}")
                   for r in chosen]
         values = [r["value"] for r in chosen]
         errors = [[r["value"] - r.get("ci_low", r["value"]) for r in chosen],
@@ -220,8 +235,24 @@ def chart(records: List[dict], dset: str, out: Path) -> None:
             ax.set_ylim(0, 100)
         ax.set_title(f"{metric} ({dset})", fontsize=9)
         ax.set_ylabel("percent (95% interval)")
+    colors = {}
+    for ax, metric in zip(axes[1] if curves else [], curves):
+        for mode, by_metric in series.items():
+            for variant, points in by_metric.get(metric, {}).items():
+                kept = [(p, r) for p, r in points if r]
+                color = colors.setdefault(variant, f"C{len(colors) % 10}")
+                ax.errorbar([p for p, _ in kept], [r["value"] for _, r in kept],
+                            yerr=[[r["value"] - r.get("ci_low", r["value"]) for _, r in kept],
+                                  [r.get("ci_high", r["value"]) - r["value"] for _, r in kept]],
+                            marker="o", capsize=3, color=color,
+                            linestyle="-" if mode == "dropped" else "--", label=f"{variant} {mode}")
+        if metric.startswith("homophone_acc"):
+            ax.axhline(50, color="black", linestyle=":", linewidth=0.8)
+        ax.set_xlabel("fraction p of degraded contexts")
+        ax.set_ylabel(f"{metric} (percent, 95% interval)", fontsize=8)
+        ax.set_title(f"degraded context: {metric} ({dset})", fontsize=9)
+        ax.legend(fontsize=6)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
     plt.close(fig)
-
