@@ -77,6 +77,37 @@ def test_label_f1_ignores_phrases():
     assert labels["f1_micro"] == pytest.approx(100.0)
 
 
+def test_resampled_f1_is_the_f1_of_the_resampled_utterances(tmp_path):
+    """The bootstrap's F1 of an index array (repeats included) equals scoring those
+    utterances from scratch: the per-utterance counts are summed, not approximated."""
+    import numpy as np
+
+    from espnet_gcft.scoring.score import load_decode
+    from espnet_gcft.scoring.slu import label_entities, ner_scores
+
+    ref = _trn(tmp_path / "ref.trn", [
+        ("u1", "PERSON FILL anna SEP met PERSON FILL anna SEP in PLACE FILL paris SEP"),
+        ("u2", "the ORG FILL commission SEP agreed"),
+        ("u3", "nothing here"),
+        ("u4", "WHEN FILL today SEP in PLACE FILL rome SEP"),
+    ])
+    hyp = _trn(tmp_path / "hyp.trn", [
+        ("u1", "PERSON FILL anna SEP met anna in PLACE FILL paris SEP"),
+        ("u2", "the PLACE FILL commission SEP agreed WHEN FILL today SEP"),
+        ("u3", "nothing here"),
+        ("u4", "WHEN FILL today SEP in PLACE FILL roma SEP"),
+    ])
+    decode = load_decode("ner", ref, hyp)
+    refs, hyps = [r for r, _ in decode.labels], [h for _, h in decode.labels]
+    for index in ([0, 0, 3], [2, 2], [1, 3, 3, 0], [2]):
+        direct = ner_scores([refs[i] for i in index], [hyps[i] for i in index])
+        for metric in ("f1_micro", "f1_macro", "label_f1_micro", "label_f1_macro"):
+            assert decode.f1_statistic(metric)(np.asarray(index)) == pytest.approx(direct[metric]), (index, metric)
+    # an utterance without entities anywhere scores 100: nothing to find, nothing found
+    assert decode.f1_statistic("f1_macro")(np.asarray([2, 2])) == 100.0
+    assert label_entities([[("PLACE", "rome")]]) == [[("PLACE", "")]]
+
+
 @pytest.mark.parametrize("text, message", [
     ("PLACE FILL paris", "not closed by SEP"),
     ("PLACE FILL ORG FILL x SEP SEP", "opens inside PLACE"),

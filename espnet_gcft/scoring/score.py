@@ -11,6 +11,8 @@ import logging
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from espnet_gcft.scoring.homophones import (
     accuracy_record,
     decoded_spellings,
@@ -20,6 +22,9 @@ from espnet_gcft.scoring.homophones import (
     read_homophones,
 )
 from espnet_gcft.scoring.slu import (
+    entity_counts,
+    f1_from_counts,
+    label_entities,
     ner_scores,
     parse_ner_pairs,
     parse_sentiment_pairs,
@@ -71,9 +76,15 @@ class ScoredDecode:
                                           [self.labels[i][1] for i in index])
             return macro
 
+        # per-utterance counts once, then each resample is a sum (see slu.entity_counts)
+        refs, hyps = [r for r, _ in self.labels], [h for _, h in self.labels]
+        if metric.startswith("label_"):
+            refs, hyps = label_entities(refs), label_entities(hyps)
+        counts = entity_counts(refs, hyps)
+        key = metric[len("label_"):] if metric.startswith("label_") else metric
+
         def entity(index):
-            return ner_scores([self.labels[i][0] for i in index],
-                              [self.labels[i][1] for i in index])[metric]
+            return f1_from_counts(counts[np.asarray(index)].sum(axis=0))[key]
         return entity
 
 

@@ -7,6 +7,8 @@ ESPnet's SLUE-VoxPopuli recipe); sentiment targets start with the label.
 from collections import Counter
 from typing import Dict, List, Sequence, Tuple
 
+import numpy as np
+
 from espnet_gcft.scoring.trn import ScoringError
 
 NER_TYPES = ("PLACE", "QUANT", "ORG", "WHEN", "NORP", "PERSON", "LAW")
@@ -99,25 +101,57 @@ def _f1(tp: int, n_hyp: int, n_ref: int) -> float:
     return 2.0 * tp / (n_hyp + n_ref) if (n_hyp + n_ref) else 0.0
 
 
-def entity_f1(refs: Sequence[List[Entity]], hyps: Sequence[List[Entity]]) -> Dict[str, float]:
-    """SLUE F1 over ``(type, phrase)`` pairs, micro and macro over types, in percent.
+def entity_counts(refs: Sequence[List[Entity]], hyps: Sequence[List[Entity]]) -> np.ndarray:
+    """Per utterance and entity type: ``(true positives, hypothesis count, reference count)``.
 
-    Pairs are matched per utterance as multisets, so a repeated pair counts
-    once per occurrence.
+    Shape ``(utterances, 3, types)``, types in :func:`entity_types` order. Pairs
+    are matched per utterance as multisets (a repeated pair counts once per
+    occurrence), so the counts of a set of utterances are the sums of their rows:
+    a bootstrap resample's F1 is a sum and a division, not a rescoring.
     """
-    tp, n_ref, n_hyp = Counter(), Counter(), Counter()
-    for ref, hyp in zip(refs, hyps):
+    kinds = entity_types(refs, hyps)
+    column = {kind: i for i, kind in enumerate(kinds)}
+    counts = np.zeros((len(refs), 3, len(kinds)), dtype=np.int64)
+    for row, (ref, hyp) in enumerate(zip(refs, hyps)):
         ref_counts, hyp_counts = Counter(ref), Counter(hyp)
-        for (kind, _), count in ref_counts.items():
-            n_ref[kind] += count
+        for (kind, _), count in (ref_counts & hyp_counts).items():
+            counts[row, 0, column[kind]] += count
         for (kind, _), count in hyp_counts.items():
-            n_hyp[kind] += count
-        for pair, count in (ref_counts & hyp_counts).items():
-            tp[pair[0]] += count
-    kinds = sorted(set(n_ref) | set(n_hyp))
-    micro = _f1(sum(tp.values()), sum(n_hyp.values()), sum(n_ref.values()))
-    macro = sum(_f1(tp[k], n_hyp[k], n_ref[k]) for k in kinds) / len(kinds) if kinds else 1.0
+            counts[row, 1, column[kind]] += count
+        for (kind, _), count in ref_counts.items():
+            counts[row, 2, column[kind]] += count
+    return counts
+
+
+def entity_types(refs: Sequence[List[Entity]], hyps: Sequence[List[Entity]]) -> List[str]:
+    return sorted({kind for entities in list(refs) + list(hyps) for kind, _ in entities})
+
+
+def f1_from_counts(totals: np.ndarray) -> Dict[str, float]:
+    """Micro and macro F1 (percent) from summed ``(tp, hyp, ref)`` counts per type.
+
+    The macro average runs over the types that occur in the references or the
+    hypotheses of these utterances; none at all scores 100 (nothing to find,
+    nothing found).
+    """
+    tp, n_hyp, n_ref = (totals[i] for i in range(3))
+    present = (n_hyp + n_ref) > 0
+    micro = _f1(int(tp.sum()), int(n_hyp.sum()), int(n_ref.sum()))
+    if present.any():
+        macro = float(np.mean(2.0 * tp[present] / (n_hyp[present] + n_ref[present])))
+    else:
+        macro = 1.0
     return {"f1_micro": round(100 * micro, 4), "f1_macro": round(100 * macro, 4)}
+
+
+def entity_f1(refs: Sequence[List[Entity]], hyps: Sequence[List[Entity]]) -> Dict[str, float]:
+    """SLUE F1 over ``(type, phrase)`` pairs, micro and macro over types, in percent."""
+    return f1_from_counts(entity_counts(refs, hyps).sum(axis=0))
+
+
+def label_entities(entities: Sequence[List[Entity]]) -> List[List[Entity]]:
+    """The entities with their phrases blanked: what label F1 matches."""
+    return [[(kind, "") for kind, _ in utterance] for utterance in entities]
 
 
 def parse_ner_pairs(pairs: List[Tuple[str, str, str]], ref_name: str):
@@ -142,8 +176,7 @@ def ner_scores(ref_entities: Sequence[List[Entity]],
                hyp_entities: Sequence[List[Entity]]) -> Dict[str, float]:
     """Entity F1 (``f1_*``) and label F1 (``label_f1_*``), micro and macro, in percent."""
     scores = entity_f1(ref_entities, hyp_entities)
-    labels = entity_f1([[(k, "") for k, _ in r] for r in ref_entities],
-                       [[(k, "") for k, _ in h] for h in hyp_entities])
+    labels = entity_f1(label_entities(ref_entities), label_entities(hyp_entities))
     scores.update(label_f1_micro=labels["f1_micro"], label_f1_macro=labels["f1_macro"])
     return scores
 
