@@ -308,6 +308,63 @@ on_interrupt() {
 trap 'on_interrupt 130' INT
 trap 'on_interrupt 143' TERM
 
+# One writer per output. A run claims, before its first stage, what only it may
+# write: the data and dump/raw dirs of its sets (stages 1-2), its variants' exp
+# dirs (stages 6-8: exp/<variant>[_<tag>]) and its RESULTS (stage 8); it refuses
+# to start, naming the holder, when another live run holds one of them. Steps
+# that runs with different outputs may share (context texts and embeddings,
+# collect-stats, the shared pretraining) are taken in turn: a run waits for the
+# one writing them, then finds them up to date. A lock is flock(1) on
+# <dir>/.locks/<name>.lock through a descriptor the run and all its jobs share,
+# so it ends with the run's last process however the run ends (kill -9 of its
+# process group included); the file names the last holder: pid, start time, dir.
+run_started=$(date '+%Y-%m-%dT%H:%M:%S')
+lock_file() { echo "$(dirname "$1")/.locks/$(basename "$1").lock"; }
+# open_lock <output>: open its lock file on a new descriptor, stored in lock_fd.
+open_lock() {
+    local lock
+    lock=$(lock_file "$1")
+    mkdir -p "$(dirname "${lock}")"
+    exec {lock_fd}>>"${lock}"
+}
+name_holder() { printf 'pid %s, started %s, in %s\n' "$$" "${run_started}" "${PWD}" > "$(lock_file "$1")"; }
+# claim <output>: hold it for the whole run, or refuse to start.
+claim() {
+    open_lock "$1"
+    if ! flock -n "${lock_fd}"; then
+        echo "$0: refusing to start: $1 is being written by another run ($(cat "$(lock_file "$1")" 2>/dev/null || echo "holder unknown")); wait for it, or give this run other outputs (--expdir, --tag, --dumpdir, --results)" >&2
+        exit 3
+    fi
+    name_holder "$1"
+}
+declare -A turn_fd=()
+# take_turn <output> / end_turn <output>: write a shared output after any other run that is writing it.
+take_turn() {
+    open_lock "$1"
+    if ! flock -n "${lock_fd}"; then
+        log "  waiting for another run, which is writing $1 ($(cat "$(lock_file "$1")" 2>/dev/null))"
+        flock "${lock_fd}"
+    fi
+    name_holder "$1"
+    turn_fd[$1]=${lock_fd}
+}
+end_turn() {
+    local fd=${turn_fd[$1]}
+    flock -u "${fd}"
+    exec {fd}>&-
+    unset "turn_fd[$1]"
+}
+in_stages() { [ "${stage}" -le "$2" ] && [ "${stop_stage}" -ge "$1" ]; }
+for dset in ${all_sets}; do
+    if in_stages 1 1; then claim "data/${dset}"; fi
+    if in_stages 2 2; then claim "${dumpdir}/raw/${dset}"; fi
+done
+if in_stages 2 2; then claim "${token_dir}"; fi
+if in_stages 6 8; then
+    for variant in ${variants}; do claim "$(variant_dir "${variant}")"; done
+fi
+if in_stages 8 8; then claim "${results}"; fi
+
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: local/data.sh ${local_data_opts}: corpus -> data/{${all_sets% }}"
     # shellcheck disable=SC2086
@@ -538,6 +595,7 @@ degrade_contexts() {
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     log "Stage 3: context texts (prev_gt, ${prompts} with ${llm}): ${dumpdir}/raw -> ${dumpdir}/context"
+    take_turn "${dumpdir}/context"
     gen_jobs=()
     for dset in ${all_sets}; do
         data=${dumpdir}/raw/${dset}
@@ -560,10 +618,12 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     done
     # every set and prompt that is not up to date in one run: the LLM is loaded once
     generate "${dumpdir}/context/log" "${gen_jobs[@]}"
+    end_turn "${dumpdir}/context"
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: embed every context source with ${text_encoder} (${pooling}) and report on it: text -> emb_${pooling}.scp, report.md"
+    take_turn "${dumpdir}/context"
     for dset in ${all_sets}; do
         has_references "${dumpdir}/raw/${dset}" || continue
         report_dir=${dumpdir}/context/${dset}
@@ -589,6 +649,7 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     # without a shared pretrained model the audio context comes from the configs' upstream now
     [ -n "${pretrain_config}" ] || audio_contexts
     stack_rows
+    end_turn "${dumpdir}/context"
 fi
 
 # data_args <prefix> <set> [context scp]: the --<prefix>_data_path_and_name_and_type options.
@@ -604,6 +665,7 @@ bpe_opt=$([ "${token_type}" = bpe ] && echo "--bpemodel ${token_dir}/bpe.model" 
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Stage 5: ESPnet collect-stats: ${dumpdir}/raw -> ${stats_dir}"
+    take_turn "${stats_dir}"
     stats_config=${pretrain_config:-${train_config_dir}/train_${variants%% *}.yaml}
     key=$(step_key "file:${stats_config}" "model_args=${model_args}" "file:${token_list}")
     if fresh "${stats_dir}/.done" "${key}" "${dumpdir}/raw/${train_set}/.done" \
@@ -622,6 +684,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
         touch "${stats_dir}/.done"
         write_stamp "${stats_dir}/.done" "${key}"
     fi
+    end_turn "${stats_dir}"
 fi
 
 # train_key <config> <train context> <valid context> <init checkpoint> [<variant args>]: what a training run depends on.
@@ -696,15 +759,19 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     if [ -n "${pretrain_config}" ]; then
         dir=${expdir}/pretrain
         log "Stage 6: shared pretraining (${pretrain_config}, no context) -> ${dir}"
+        take_turn "${dir}"
         if fresh "${dir}/.done" "$(train_key "${pretrain_config}" "" "" "")" "${pretrain_config}" \
                 "${stats_dir}/.done"; then
             log "  ${dir} is up to date"
         else
             train_model "${dir}" "${pretrain_config}" "$(nproc)" "" "" ""
         fi
+        end_turn "${dir}"
         # the audio variants' context: the pretrained model's upstream, frozen
+        take_turn "${dumpdir}/context"
         audio_contexts
         stack_rows
+        end_turn "${dumpdir}/context"
     fi
     # Variants train one after another, or --train_jobs at a time; on a CPU the
     # cores are shared out (small models use one core better than two).
@@ -718,7 +785,9 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         variant_args=${variant_train_args}
         if [ -n "${source}" ]; then
             if [ -n "${train_degrade}" ]; then
+                take_turn "${dumpdir}/context"
                 degrade_contexts "${train_degrade}" "${source}" "${train_set}" "${valid_set}"
+                end_turn "${dumpdir}/context"
                 source=${source}_${train_degrade}
             fi
             train_context=${dumpdir}/context/${train_set}/${source}/emb_${pooling}.scp
@@ -923,7 +992,9 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
         pool_wait
         has_references "${data}" && [ -n "${conditions}" ] || continue
         # shuffled/opposite re-pair contexts; hyp needs a context-free model's hypotheses
+        take_turn "${dumpdir}/context"
         condition_contexts "${dset}"
+        end_turn "${dumpdir}/context"
         for variant in ${variants}; do
             for condition in ${conditions}; do
                 condition_applies "${variant}" "${condition}" "${dset}" || continue

@@ -1,0 +1,95 @@
+"""One writer per output: a second run that would write what a live run is writing
+refuses to start and names it; a run with other outputs goes on beside it; the
+lock ends with the run, also when its process group is killed with SIGKILL.
+
+The running run is real: the mini recipe's run.sh, held inside stage 1 by a
+local/data.sh that waits while a file ``hold`` exists.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from gcft_helpers import copy_recipe
+
+HOLDING_DATA_SH = """#!/usr/bin/env bash
+# test stand-in: wait inside stage 1 while ./hold exists, then the real stage 1
+if [ -e hold ]; then touch started; while [ -e hold ]; do sleep 0.2; done; sleep 600; fi
+exec local/data_real.sh "$@"
+"""
+
+
+def run_recipe(recipe, *args, timeout=180):
+    """./run.sh in its own process group, killed as a whole if it outlives ``timeout``
+    (a run that should have refused would otherwise wait in the held stage forever)."""
+    proc = subprocess.Popen(["./run.sh", *args], cwd=recipe, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"run.sh {' '.join(args)} still running after {timeout} s:\n{stdout[-2000:]}{stderr[-2000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@pytest.fixture
+def held_run(tmp_path):
+    """A run.sh of stages 1-1 in its own process group, waiting inside local/data.sh."""
+    recipe = copy_recipe(tmp_path, quick=False)
+    (recipe / "local" / "data.sh").rename(recipe / "local" / "data_real.sh")
+    (recipe / "local" / "data.sh").write_text(HOLDING_DATA_SH)
+    (recipe / "local" / "data.sh").chmod(0o755)
+    (recipe / "hold").touch()
+    log = open(tmp_path / "held.log", "w")
+    proc = subprocess.Popen(["./run.sh", "--stage", "1", "--stop_stage", "1"], cwd=recipe,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    deadline = time.monotonic() + 120
+    while not (recipe / "started").exists():
+        assert proc.poll() is None, (tmp_path / "held.log").read_text()
+        assert time.monotonic() < deadline, "the held run never reached stage 1"
+        time.sleep(0.2)
+    yield recipe, proc
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log.close()
+
+
+def test_a_second_run_refuses_a_side_run_goes_on_and_the_lock_dies_with_the_run(held_run):
+    recipe, held = held_run
+    second = run_recipe(recipe, "--stage", "1", "--stop_stage", "1", timeout=60)
+    assert second.returncode == 3, second.stdout + second.stderr
+    message = re.search(r"refusing to start: data/(\w+) is being written by another run "
+                        r"\(pid (\d+), started (\S+), in (.+?)\)", second.stderr)
+    assert message, second.stderr
+    # the pid named is the held run's gcft.sh, in the held run's process group
+    held_pid = int(message.group(2))
+    assert os.getpgid(held_pid) == held.pid
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", message.group(3))
+    assert message.group(4) == str(recipe)
+    assert not (recipe / "data" / "train").exists()  # the refused run wrote nothing
+    assert "Stage 1" not in second.stdout
+
+    # an NER run writes other sets (train_ner, dev_ner, test_ner): it runs beside the held one
+    (recipe / "hold").unlink()  # new data.sh calls go straight on; the held one keeps waiting
+    side = run_recipe(recipe, "--task", "ner", "--stage", "1", "--stop_stage", "1")
+    assert side.returncode == 0, side.stdout[-3000:] + side.stderr[-3000:]
+    assert (recipe / "data" / "train_ner" / "wav.scp").exists()
+    assert held.poll() is None
+
+    # kill -9 of the held run's whole process group: its locks go with it
+    os.killpg(held.pid, signal.SIGKILL)
+    held.wait()
+    again = run_recipe(recipe, "--stage", "1", "--stop_stage", "1")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert (recipe / "data" / "train" / "utt2prev").exists()
+    # the lock file names its last holder; no lock is left held
+    holder = (recipe / "data" / ".locks" / "train.lock").read_text()
+    assert re.match(r"pid (\d+), started ", holder) and int(holder.split(",")[0][4:]) != held_pid
