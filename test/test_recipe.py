@@ -240,7 +240,7 @@ def test_ddp_training_with_torchrun_through_the_recipe(recipe, full_run, tmp_pat
         assert reports[variant]["batches_run"] >= 2
 
 
-def test_sweep_of_audio_and_row_contexts_reuses_the_run(recipe, full_run, tmp_path_factory):
+def test_sweep_of_audio_and_row_contexts_reuses_the_run(recipe, full_run, tmp_path_factory, monkeypatch):
     """sweep.sh on the quick run: one point (N = 2 previous utterances as rows, alpha 1.0)
     of audio_inject and gcaf in tagged exp dirs, a degraded decode, RESULTS_sweep with the
     untagged gcaf as a reference point; nothing the run already made is made again."""
@@ -256,6 +256,7 @@ def test_sweep_of_audio_and_row_contexts_reuses_the_run(recipe, full_run, tmp_pa
     assert steps["generated"] == [] and steps["trained"] == ["audio_inject", "gcaf"]
     assert "-> exp/gcaf_rows_n2_dw1.0\n" in proc.stdout
     assert "exp/pretrain is up to date" in proc.stdout
+    monkeypatch.chdir(copy)  # scp files name their arks relative to the recipe dir, as ESPnet's do
     for dset in SETS:
         rows = kaldiio.load_scp(str(copy / "dump" / "context" / dset / "prev_audio_rows2"
                                     / "emb_mean.scp"))
