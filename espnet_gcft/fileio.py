@@ -5,11 +5,12 @@ that is malformed or not UTF-8, a repeated key or a missing file is an
 :class:`~espnet_gcft.errors.InputError` naming the file and line.
 """
 
+from contextlib import contextmanager
 import hashlib
 import os
 from pathlib import Path
 import tempfile
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import BinaryIO, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from espnet_gcft.errors import InputError, MissingInputError
 
@@ -148,20 +149,33 @@ def write_table_atomic(path: PathLike, rows: Iterable[Tuple[str, str]]) -> None:
     write_text_atomic(path, format_table(rows))
 
 
-def write_text_atomic(path: PathLike, content: str) -> None:
-    """Replace ``path`` with ``content`` so readers never see a partial file."""
+@contextmanager
+def atomic_file(path: PathLike) -> Iterator[BinaryIO]:
+    """A binary file that becomes ``path`` only when the ``with`` block ends without error.
+
+    The content goes to a hidden temporary file beside ``path`` (``.<name>.*.tmp``),
+    is synced to disk, then renamed over ``path``: a reader, or a run resumed after
+    a kill, a full disk or a reboot, sees the old file or the new one, never a torn
+    one. On error the temporary file is removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
+        with os.fdopen(fd, "wb") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: PathLike, content: str) -> None:
+    """Replace ``path`` with ``content`` so readers never see a partial file."""
+    with atomic_file(path) as f:
+        f.write(content.encode("utf-8"))
 
 
 def write_text_if_changed(path: PathLike, content: str) -> bool:

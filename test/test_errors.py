@@ -88,3 +88,31 @@ def test_gcft_inference_user_mistakes_are_one_line(mistake, tmp_path):
                 "no_speech_entry": "needs a `speech` entry",
                 "missing_model": "no_exp: neither a packed model nor an exp dir"}[mistake]
     assert "gcft_inference: error: " in proc.stderr and expected in proc.stderr
+
+
+def test_a_checkpoint_save_that_fails_half_way_keeps_the_previous_checkpoint(tmp_path):
+    """gcft_train's torch.save (espnet_gcft.asr.compat.atomic_torch_save): a save that
+    fails after writing part of the file (here: an object that cannot be pickled, after
+    a 4 MB tensor) leaves the previous checkpoint whole and no temporary file."""
+    import subprocess
+    import sys
+
+    code = f"""
+import torch
+from espnet_gcft.asr.compat import atomic_torch_save
+atomic_torch_save()
+path = {str(tmp_path / "checkpoint.pth")!r}
+torch.save({{"epoch": 1, "w": torch.ones(1000)}}, path)
+class Unpicklable:
+    def __reduce__(self):
+        raise OSError(28, "No space left on device")
+try:
+    torch.save({{"epoch": 2, "w": torch.zeros(1000000), "x": Unpicklable()}}, path)
+except OSError as error:
+    print("failed:", error)
+print("epoch", torch.load(path)["epoch"])
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["failed: [Errno 28] No space left on device", "epoch 1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pth"]

@@ -112,3 +112,33 @@ def defer_import(name: str) -> None:
     sys.modules[name] = module
     if parent:
         setattr(importlib.import_module(parent), child, module)
+
+
+def atomic_torch_save() -> None:
+    """Make ``torch.save`` to a path atomic in this process (ESPnet's trainer calls it).
+
+    ESPnet writes ``checkpoint.pth``, ``<N>epoch.pth`` and the averaged models in
+    place, so a training killed or out of disk space while saving leaves a torn
+    ``checkpoint.pth`` that ``--resume true`` then fails to load. Through
+    :func:`espnet_gcft.fileio.atomic_file` a checkpoint is the previous one or the
+    new one, never a torn one. Saving to a file object is unchanged.
+    """
+    import os
+
+    import torch
+
+    from espnet_gcft.fileio import atomic_file
+
+    if getattr(torch.save, "gcft_atomic", False):
+        return
+    original = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        if not isinstance(f, (str, os.PathLike)):
+            return original(obj, f, *args, **kwargs)
+        with atomic_file(f) as handle:
+            original(obj, handle, *args, **kwargs)
+
+    save.gcft_atomic = True
+    save.__doc__ = original.__doc__
+    torch.save = save

@@ -38,6 +38,7 @@ ngpu=0                   # GPUs for training and decoding (0: CPU)
 python=python3           # python interpreter (path.sh puts the venv first)
 dumpdir=dump             # where formatted data and contexts go
 expdir=""                # where experiments go (default: exp, or exp/<ssl> with --ssl)
+full_disk_kb=1024         # a failed stage whose output filesystem has less free space (KiB) is reported as a full disk
 # == Data ==
 task=asr                 # asr | ner | sentiment: what the target text holds
 local_data_opts=""       # options passed to local/data.sh
@@ -308,6 +309,29 @@ on_interrupt() {
 trap 'on_interrupt 130' INT
 trap 'on_interrupt 143' TERM
 
+# A stage that fails on a full disk says so in one line, naming the stage and
+# the output dir whose filesystem filled up: one that is (nearly) full now, or
+# one holding a log of this run that reports ENOSPC (a failed checkpoint save
+# removes its temporary file, so the space may be back by the time we look).
+# Nothing is stamped before it is complete and checkpoints are renamed into
+# place, so after space is freed the same command redoes the torn step and
+# keeps everything made before it.
+current_stage=""
+on_exit() {
+    local rc=$1 dir avail mount full=""
+    [ "${rc}" -ne 0 ] && [ -n "${current_stage}" ] || return 0
+    for dir in "${dumpdir}" "${expdir}" data "$(dirname "${results}")"; do
+        [ -d "${dir}" ] || continue
+        read -r avail mount < <(df -Pk "${dir}" 2>/dev/null | awk 'NR == 2 {print $4, $6}') || continue
+        if [ "${avail:-${full_disk_kb}}" -lt "${full_disk_kb}" ] || find "${dir}" -name '*.log' \
+                -newermt "${run_started/T/ }" -exec grep -qs "No space left on device" {} \; -print -quit 2>/dev/null | grep -q .; then
+            echo "$0: stage ${current_stage} failed: no space left on the filesystem of ${dir} (${mount}: ${avail} KiB free now); free space there and run the same command again" >&2
+            return 0
+        fi
+    done
+}
+trap 'on_exit $?' EXIT
+
 # One writer per output. A run claims, before its first stage, what only it may
 # write: the data and dump/raw dirs of its sets (stages 1-2), its variants' exp
 # dirs (stages 6-8: exp/<variant>[_<tag>]) and its RESULTS (stage 8); it refuses
@@ -366,6 +390,7 @@ fi
 if in_stages 8 8; then claim "${results}"; fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+    current_stage=1
     log "Stage 1: local/data.sh ${local_data_opts}: corpus -> data/{${all_sets% }}"
     # shellcheck disable=SC2086
     local/data.sh --task "${task}" ${local_data_opts}
@@ -383,6 +408,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+    current_stage=2
     log "Stage 2: format audio and build the ${token_type} token list: data -> ${dumpdir}/raw, ${token_dir}"
     for dset in ${all_sets}; do
         out=${dumpdir}/raw/${dset}
@@ -594,6 +620,7 @@ degrade_contexts() {
 }
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    current_stage=3
     log "Stage 3: context texts (prev_gt, ${prompts} with ${llm}): ${dumpdir}/raw -> ${dumpdir}/context"
     take_turn "${dumpdir}/context"
     gen_jobs=()
@@ -622,6 +649,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+    current_stage=4
     log "Stage 4: embed every context source with ${text_encoder} (${pooling}) and report on it: text -> emb_${pooling}.scp, report.md"
     take_turn "${dumpdir}/context"
     for dset in ${all_sets}; do
@@ -664,6 +692,7 @@ stats_dir=${expdir}/stats_${token_type}
 bpe_opt=$([ "${token_type}" = bpe ] && echo "--bpemodel ${token_dir}/bpe.model" || true)
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    current_stage=5
     log "Stage 5: ESPnet collect-stats: ${dumpdir}/raw -> ${stats_dir}"
     take_turn "${stats_dir}"
     stats_config=${pretrain_config:-${train_config_dir}/train_${variants%% *}.yaml}
@@ -713,6 +742,8 @@ train_model() {
         rm -rf "${dir}"
     fi
     mkdir -p "${dir}"
+    # a save cut short by a kill leaves its temporary file (checkpoints are renamed into place)
+    find "${dir}" -maxdepth 1 -name '.*.tmp' -delete
     touch "${dir}/.started"
     write_stamp "${dir}/.started" "${key}"
     local init_opt=() launch=("${python}") runner_opts=() dist_opts=() rank_ngpu=${ngpu} job_gpu=${ngpu}
@@ -756,6 +787,7 @@ init_param=""
 [ -n "${pretrain_config}" ] && init_param=${expdir}/pretrain/${inference_model}
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    current_stage=6
     if [ -n "${pretrain_config}" ]; then
         dir=${expdir}/pretrain
         log "Stage 6: shared pretraining (${pretrain_config}, no context) -> ${dir}"
@@ -977,6 +1009,7 @@ condition_contexts() {
 }
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+    current_stage=7
     # --decode_jobs decodes at a time, the cores shared out among them
     decode_threads=$(( $(nproc) / decode_jobs )); [ "${decode_threads}" -ge 1 ] || decode_threads=1
     for dset in ${test_sets}; do
@@ -1007,6 +1040,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
 fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+    current_stage=8
     log "Stage 8: ${results}, ${results%.md}.json, ${results%.md}.png and packed models: ${expdir} -> ${results}"
     scored_sets=$(for dset in ${test_sets}; do
         if has_references "${dumpdir}/raw/${dset}"; then echo "${dset}"; fi; done | tr '\n' ' ')
