@@ -91,28 +91,36 @@ def test_gcft_inference_user_mistakes_are_one_line(mistake, tmp_path):
 
 
 def test_a_checkpoint_save_that_fails_half_way_keeps_the_previous_checkpoint(tmp_path):
-    """gcft_train's torch.save (espnet_gcft.asr.compat.atomic_torch_save): a save that
-    fails after writing part of the file (here: an object that cannot be pickled, after
-    a 4 MB tensor) leaves the previous checkpoint whole and no temporary file."""
+    """Training's torch.save (espnet_gcft.asr.compat.atomic_torch_saves, around every
+    rank's main_worker): a save that fails (here: an object that cannot be pickled, as a
+    full disk fails a write) leaves the previous checkpoint whole, readable by the group
+    as open() would make it, and no temporary file; torch.save is the original after."""
+    import os
+    import stat
     import subprocess
     import sys
 
     code = f"""
 import torch
-from espnet_gcft.asr.compat import atomic_torch_save
-atomic_torch_save()
+from espnet_gcft.asr.compat import atomic_torch_saves
+original = torch.save
 path = {str(tmp_path / "checkpoint.pth")!r}
-torch.save({{"epoch": 1, "w": torch.ones(1000)}}, path)
 class Unpicklable:
     def __reduce__(self):
         raise OSError(28, "No space left on device")
-try:
-    torch.save({{"epoch": 2, "w": torch.zeros(1000000), "x": Unpicklable()}}, path)
-except OSError as error:
-    print("failed:", error)
-print("epoch", torch.load(path)["epoch"])
+with atomic_torch_saves():
+    torch.save({{"epoch": 1, "w": torch.ones(1000)}}, path)
+    try:
+        torch.save({{"epoch": 2, "w": torch.zeros(1000000), "x": Unpicklable()}}, path)
+    except OSError as error:
+        print("failed:", error)
+print("epoch", torch.load(path)["epoch"], "restored", torch.save is original)
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["failed: [Errno 28] No space left on device", "epoch 1"]
+    assert proc.stdout.splitlines() == ["failed: [Errno 28] No space left on device",
+                                        "epoch 1 restored True"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pth"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "checkpoint.pth").stat().st_mode) == 0o666 & ~umask

@@ -93,3 +93,35 @@ def test_a_second_run_refuses_a_side_run_goes_on_and_the_lock_dies_with_the_run(
     # the lock file names its last holder; no lock is left held
     holder = (recipe / "data" / ".locks" / "train.lock").read_text()
     assert re.match(r"pid (\d+), started ", holder) and int(holder.split(",")[0][4:]) != held_pid
+
+
+def test_a_shared_step_waits_for_the_run_writing_it(tmp_path):
+    """Stage 4 takes its turn on dump/context: while another process holds that lock the
+    run waits, saying for whom, and goes on once it is released."""
+    import fcntl
+
+    recipe = copy_recipe(tmp_path, quick=False)
+    lock = recipe / "dump" / ".locks" / "context.lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "a+") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        lock.write_text("pid 4242, started 2026-01-01T00:00:00, in /elsewhere\n")
+        log = tmp_path / "stage4.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(["./run.sh", "--stage", "4", "--stop_stage", "4"], cwd=recipe,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                    env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        try:
+            deadline = time.monotonic() + 60
+            while "waiting for another run" not in log.read_text():
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            time.sleep(1)
+            assert proc.poll() is None  # still waiting
+            assert ("waiting for another run, which is writing dump/context (pid 4242, started "
+                    "2026-01-01T00:00:00, in /elsewhere)") in log.read_text()
+        finally:
+            fcntl.flock(holder, fcntl.LOCK_UN)
+    assert proc.wait(timeout=60) == 0, log.read_text()
+    assert lock.read_text().startswith("pid ") and "4242" not in lock.read_text()

@@ -114,14 +114,17 @@ def defer_import(name: str) -> None:
         setattr(importlib.import_module(parent), child, module)
 
 
-def atomic_torch_save() -> None:
-    """Make ``torch.save`` to a path atomic in this process (ESPnet's trainer calls it).
+
+@contextmanager
+def atomic_torch_saves() -> Iterator[None]:
+    """Within the block, ``torch.save`` to a path is atomic (ESPnet's trainer calls it).
 
     ESPnet writes ``checkpoint.pth``, ``<N>epoch.pth`` and the averaged models in
     place, so a training killed or out of disk space while saving leaves a torn
     ``checkpoint.pth`` that ``--resume true`` then fails to load. Through
     :func:`espnet_gcft.fileio.atomic_file` a checkpoint is the previous one or the
-    new one, never a torn one. Saving to a file object is unchanged.
+    new one, never a torn one. Saving to a file object is unchanged; the original
+    ``torch.save`` is back after the block.
     """
     import os
 
@@ -129,8 +132,6 @@ def atomic_torch_save() -> None:
 
     from espnet_gcft.fileio import atomic_file
 
-    if getattr(torch.save, "gcft_atomic", False):
-        return
     original = torch.save
 
     def save(obj, f, *args, **kwargs):
@@ -139,6 +140,6 @@ def atomic_torch_save() -> None:
         with atomic_file(f) as handle:
             original(obj, handle, *args, **kwargs)
 
-    save.gcft_atomic = True
     save.__doc__ = original.__doc__
-    torch.save = save
+    with swapped_attribute(torch, "save", save):
+        yield

@@ -20,7 +20,7 @@ from typing import Tuple
 
 import torch
 
-from espnet_gcft.asr.compat import quiet_imports, swapped_attribute
+from espnet_gcft.asr.compat import atomic_torch_saves, quiet_imports, swapped_attribute
 from espnet_gcft.asr.context_data import validate_context_scp
 from espnet_gcft.asr.ddp_audit import BatchRecorder, write_rank_report
 from espnet_gcft.asr.model import GCFTASRModel
@@ -125,7 +125,10 @@ class GCFTTask(ASRTask):
         if not args.collect_stats and not getattr(args, "skip_context_check", False):
             _check_context_data(args)
         cls._rank_model = None
-        super().main_worker(args)
+        # in every rank's process (ESPnet spawns one per GPU): a kill or a full disk
+        # while saving never leaves a torn checkpoint for --resume
+        with atomic_torch_saves():
+            super().main_worker(args)
         model = cls._rank_model
         if model is not None and not args.collect_stats and torch.distributed.is_initialized():
             path = write_rank_report(model, model.ddp_recorder, args.output_dir)

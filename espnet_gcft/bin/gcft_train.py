@@ -19,7 +19,7 @@ It is ESPnet's ``asr_train`` with the GCFT task: ``--model gcft`` and its
 are ESPnet's own.
 """
 
-from espnet_gcft.asr.compat import atomic_torch_save, defer_unused_imports
+from espnet_gcft.asr.compat import defer_unused_imports
 
 defer_unused_imports()  # a CLI: before ESPnet is imported (see defer_import)
 
@@ -33,7 +33,6 @@ def get_parser():
 
 def main(cmd=None):
     """Run training; ``cmd`` is the argument list (default: ``sys.argv``)."""
-    atomic_torch_save()  # a kill or a full disk while saving never leaves a torn checkpoint
     GCFTTask.main(cmd=cmd)
 
 

@@ -319,12 +319,15 @@ trap 'on_interrupt 143' TERM
 current_stage=""
 on_exit() {
     local rc=$1 dir avail mount full=""
-    [ "${rc}" -ne 0 ] && [ -n "${current_stage}" ] || return 0
+    # 3: refused or cannot lock; 130/143: interrupted (on_interrupt said so)
+    case "${rc}" in 0|3|130|143) return 0 ;; esac
+    [ -n "${current_stage}" ] || return 0
     for dir in "${dumpdir}" "${expdir}" data "$(dirname "${results}")"; do
         [ -d "${dir}" ] || continue
         read -r avail mount < <(df -Pk "${dir}" 2>/dev/null | awk 'NR == 2 {print $4, $6}') || continue
-        if [ "${avail:-${full_disk_kb}}" -lt "${full_disk_kb}" ] || find "${dir}" -name '*.log' \
-                -newermt "${run_started/T/ }" -exec grep -qs "No space left on device" {} \; -print -quit 2>/dev/null | grep -q .; then
+        # (find may also hit an unreadable dir, e.g. a mount point's lost+found: only its output counts)
+        if [ "${avail:-${full_disk_kb}}" -lt "${full_disk_kb}" ] || [ -n "$(find "${dir}" -name '*.log' \
+                -newermt "${run_started/T/ }" -exec grep -qs "No space left on device" {} \; -print -quit 2>/dev/null)" ]; then
             echo "$0: stage ${current_stage} failed: no space left on the filesystem of ${dir} (${mount}: ${avail} KiB free now); free space there and run the same command again" >&2
             return 0
         fi
@@ -353,9 +356,18 @@ open_lock() {
 }
 name_holder() { printf 'pid %s, started %s, in %s\n' "$$" "${run_started}" "${PWD}" > "$(lock_file "$1")"; }
 # claim <output>: hold it for the whole run, or refuse to start.
+# flock's exit code: 75 when another process holds the lock (-E), anything else
+# is a filesystem that cannot lock (e.g. Lustre mounted with noflock)
+lock_error() {
+    echo "$0: cannot lock $(lock_file "$1") (flock exit code $2): this filesystem does not support flock" >&2
+    exit 3
+}
 claim() {
+    local code=0
     open_lock "$1"
-    if ! flock -n "${lock_fd}"; then
+    flock -n -E 75 "${lock_fd}" || code=$?
+    [ "${code}" -eq 0 ] || [ "${code}" -eq 75 ] || lock_error "$1" "${code}"
+    if [ "${code}" -eq 75 ]; then
         echo "$0: refusing to start: $1 is being written by another run ($(cat "$(lock_file "$1")" 2>/dev/null || echo "holder unknown")); wait for it, or give this run other outputs (--expdir, --tag, --dumpdir, --results)" >&2
         exit 3
     fi
@@ -364,11 +376,15 @@ claim() {
 declare -A turn_fd=()
 # take_turn <output> / end_turn <output>: write a shared output after any other run that is writing it.
 take_turn() {
+    local code=0
     open_lock "$1"
-    if ! flock -n "${lock_fd}"; then
+    flock -n -E 75 "${lock_fd}" || code=$?
+    if [ "${code}" -eq 75 ]; then
         log "  waiting for another run, which is writing $1 ($(cat "$(lock_file "$1")" 2>/dev/null))"
-        flock "${lock_fd}"
+        code=0
+        flock "${lock_fd}" || code=$?
     fi
+    [ "${code}" -eq 0 ] || lock_error "$1" "${code}"
     name_holder "$1"
     turn_fd[$1]=${lock_fd}
 }
