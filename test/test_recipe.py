@@ -280,3 +280,28 @@ def test_sweep_of_audio_and_row_contexts_reuses_the_run(recipe, full_run, tmp_pa
     assert acc and all("ci_low" in r and "p_vs_baseline" in r for r in acc)
     assert (copy / "RESULTS_sweep.png").stat().st_size > 0
     assert "## audio_inject on test" in (copy / "RESULTS_sweep.md").read_text()
+
+
+def test_train_degrade_trains_on_degraded_contexts_made_once(recipe, full_run, tmp_path, monkeypatch):
+    """--train_degrade dropped0.5: the training and validation contexts of the variant's
+    source are the degraded copy (half of them L = 0, the rest the source's rows), the
+    variant trains on it, and a rerun finds the copy up to date."""
+    copy = copy_recipe(tmp_path, recipe, outputs=True)
+    common = [*QUICK, "--stage", "6", "--stop_stage", "6", "--variants", "gcaf", "--tag", "td",
+              "--train_degrade", "dropped0.5"]
+    first = run(copy, *common)
+    assert "Stage 6: train gcaf (conf_quick/train_gcaf.yaml, context: gen_title_dropped0.5" in first.stdout
+    monkeypatch.chdir(copy)  # the scp files name their arks relative to the recipe dir
+    for dset in ("train", "dev"):
+        degraded = kaldiio.load_scp(str(copy / "dump" / "context" / dset / "gen_title_dropped0.5"
+                                        / "emb_mean.scp"))
+        source = kaldiio.load_scp(str(copy / "dump" / "context" / dset / "gen_title" / "emb_mean.scp"))
+        kept = [u for u in source if len(degraded[u])]
+        dropped = [u for u in source if len(source[u]) and not len(degraded[u])]
+        assert kept and dropped, dset
+        assert all(np.array_equal(degraded[u], source[u]) for u in kept)
+    config = yaml.safe_load((copy / "exp" / "gcaf_td" / "config.yaml").read_text())
+    assert any("gen_title_dropped0.5/emb_mean.scp" in path for path, _, _ in config["train_data_path_and_name_and_type"])
+    again = run(copy, *common)
+    assert "dump/context/train/gen_title_dropped0.5/emb_mean.scp is up to date" in again.stdout
+    assert "exp/gcaf_td is up to date" in again.stdout

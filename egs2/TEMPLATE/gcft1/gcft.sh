@@ -616,22 +616,40 @@ stack_rows() {
     done
 }
 
+# condition_source <source> <condition>: the context dir a condition reads.
+condition_source() {
+    case "$2" in
+        gt) echo "$1" ;;
+        hyp) [ "$1" = prev_gt ] && echo prev_hyp || echo "$1_hyp" ;;  # prev_gt_n2 -> prev_gt_n2_hyp
+        *) echo "$1_$2" ;;
+    esac
+}
+# condition_context <set> <source> <condition> [more inputs...]: the source's
+# contexts re-paired or degraded by the condition (context_condition), in
+# dump/context/<set>/<source>_<condition>; the inputs beyond the source's scp
+# and utt2prev are the condition's own (the homophones for opposite).
+condition_context() {
+    local dset=$1 source=$2 condition=$3 dir key
+    shift 3
+    dir=${dumpdir}/context/${dset}/$(condition_source "${source}" "${condition}")
+    key=$(step_key "condition=${condition}" "pooling=${pooling}")
+    if fresh "${dir}/emb_${pooling}.scp" "${key}" \
+            "${dumpdir}/context/${dset}/${source}/emb_${pooling}.scp" "${dumpdir}/raw/${dset}/utt2prev" "$@"; then
+        log "  ${dir}/emb_${pooling}.scp is up to date"
+        return 0
+    fi
+    ${python} -m espnet_gcft.bin.context_condition --condition "${condition}" \
+        --data_dir "${dumpdir}/raw/${dset}" --source_dir "${dumpdir}/context/${dset}/${source}" \
+        --scp_name "emb_${pooling}.scp" --out_dir "${dir}"
+    write_stamp "${dir}/emb_${pooling}.scp" "${key}"
+}
+
 # degrade_contexts <condition> <source> <sets...>: the condition's copy of a source's contexts.
 degrade_contexts() {
-    local condition=$1 source=$2 dset dir key
+    local condition=$1 source=$2 dset
     shift 2
     for dset in "$@"; do
-        dir=${dumpdir}/context/${dset}/${source}_${condition}
-        key=$(step_key "condition=${condition}" "pooling=${pooling}")
-        if fresh "${dir}/emb_${pooling}.scp" "${key}" \
-                "${dumpdir}/context/${dset}/${source}/emb_${pooling}.scp" "${dumpdir}/raw/${dset}/utt2prev"; then
-            log "  ${dir}/emb_${pooling}.scp is up to date"
-            continue
-        fi
-        ${python} -m espnet_gcft.bin.context_condition --condition "${condition}" \
-            --data_dir "${dumpdir}/raw/${dset}" --source_dir "${dumpdir}/context/${dset}/${source}" \
-            --scp_name "emb_${pooling}.scp" --out_dir "${dir}"
-        write_stamp "${dir}/emb_${pooling}.scp" "${key}"
+        condition_context "${dset}" "${source}" "${condition}"
     done
 }
 
@@ -875,14 +893,6 @@ condition_applies() {
     esac
 }
 
-# condition_source <source> <condition>: the context dir a condition reads.
-condition_source() {
-    case "$2" in
-        gt) echo "$1" ;;
-        hyp) [ "$1" = prev_gt ] && echo prev_hyp || echo "$1_hyp" ;;  # prev_gt_n2 -> prev_gt_n2_hyp
-        *) echo "$1_$2" ;;
-    esac
-}
 
 # decode_and_score <variant> <set> <condition>
 decode_and_score() {
@@ -1008,18 +1018,7 @@ condition_contexts() {
             continue
         fi
         for source in $(printf '%s\n' "${sources[@]}" | sort -u); do
-            dir=${dumpdir}/context/${dset}/$(condition_source "${source}" "${condition}")
-            key=$(step_key "condition=${condition}" "pooling=${pooling}")
-            if fresh "${dir}/emb_${pooling}.scp" "${key}" \
-                    "${dumpdir}/context/${dset}/${source}/emb_${pooling}.scp" "${data}/utt2prev" \
-                    "${data}/homophones"; then
-                log "  ${dir}/emb_${pooling}.scp is up to date"
-                continue
-            fi
-            ${python} -m espnet_gcft.bin.context_condition --condition "${condition}" \
-                --data_dir "${data}" --source_dir "${dumpdir}/context/${dset}/${source}" \
-                --scp_name "emb_${pooling}.scp" --out_dir "${dir}"
-            write_stamp "${dir}/emb_${pooling}.scp" "${key}"
+            condition_context "${dset}" "${source}" "${condition}" "${data}/homophones"
         done
     done
 }
