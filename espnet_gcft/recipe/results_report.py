@@ -235,12 +235,12 @@ def chart(records: List[dict], dset: str, out: Path) -> None:
             ax.set_ylim(0, 100)
         ax.set_title(f"{metric} ({dset})", fontsize=9)
         ax.set_ylabel("percent (95% interval)")
-    colors = {}
+    variant_colors = {}  # one colour per variant across the curve panels
     for ax, metric in zip(axes[1] if curves else [], curves):
         for mode, by_metric in series.items():
             for variant, points in by_metric.get(metric, {}).items():
                 kept = [(p, r) for p, r in points if r]
-                color = colors.setdefault(variant, f"C{len(colors) % 10}")
+                color = variant_colors.setdefault(variant, f"C{len(variant_colors) % 10}")
                 ax.errorbar([p for p, _ in kept], [r["value"] for _, r in kept],
                             yerr=[[r["value"] - r.get("ci_low", r["value"]) for _, r in kept],
                                   [r.get("ci_high", r["value"]) - r["value"] for _, r in kept]],
