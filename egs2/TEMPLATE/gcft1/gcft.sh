@@ -362,12 +362,17 @@ lock_error() {
     echo "$0: cannot lock $(lock_file "$1") (flock exit code $2): this filesystem does not support flock" >&2
     exit 3
 }
-claim() {
-    local code=0
+# try_lock <output>: open its lock and try it without waiting; lock_code is 0 (taken)
+# or 75 (another process holds it)
+try_lock() {
+    lock_code=0
     open_lock "$1"
-    flock -n -E 75 "${lock_fd}" || code=$?
-    [ "${code}" -eq 0 ] || [ "${code}" -eq 75 ] || lock_error "$1" "${code}"
-    if [ "${code}" -eq 75 ]; then
+    flock -n -E 75 "${lock_fd}" || lock_code=$?
+    [ "${lock_code}" -eq 0 ] || [ "${lock_code}" -eq 75 ] || lock_error "$1" "${lock_code}"
+}
+claim() {
+    try_lock "$1"
+    if [ "${lock_code}" -eq 75 ]; then
         echo "$0: refusing to start: $1 is being written by another run ($(cat "$(lock_file "$1")" 2>/dev/null || echo "holder unknown")); wait for it, or give this run other outputs (--expdir, --tag, --dumpdir, --results)" >&2
         exit 3
     fi
@@ -377,14 +382,12 @@ declare -A turn_fd=()
 # take_turn <output> / end_turn <output>: write a shared output after any other run that is writing it.
 take_turn() {
     local code=0
-    open_lock "$1"
-    flock -n -E 75 "${lock_fd}" || code=$?
-    if [ "${code}" -eq 75 ]; then
+    try_lock "$1"
+    if [ "${lock_code}" -eq 75 ]; then
         log "  waiting for another run, which is writing $1 ($(cat "$(lock_file "$1")" 2>/dev/null))"
-        code=0
         flock "${lock_fd}" || code=$?
+        [ "${code}" -eq 0 ] || lock_error "$1" "${code}"
     fi
-    [ "${code}" -eq 0 ] || lock_error "$1" "${code}"
     name_holder "$1"
     turn_fd[$1]=${lock_fd}
 }
