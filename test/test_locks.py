@@ -9,6 +9,7 @@ local/data.sh that waits while a file ``hold`` exists.
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -67,13 +68,14 @@ def test_a_second_run_refuses_a_side_run_goes_on_and_the_lock_dies_with_the_run(
     second = run_recipe(recipe, "--stage", "1", "--stop_stage", "1", timeout=60)
     assert second.returncode == 3, second.stdout + second.stderr
     message = re.search(r"refusing to start: data/(\w+) is being written by another run "
-                        r"\(pid (\d+), started (\S+), in (.+?)\)", second.stderr)
+                        r"\(pid (\d+), started (\S+), on (\S+), in (.+?)\)", second.stderr)
     assert message, second.stderr
     # the pid named is the held run's gcft.sh, in the held run's process group
     held_pid = int(message.group(2))
     assert os.getpgid(held_pid) == held.pid
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", message.group(3))
-    assert message.group(4) == str(recipe)
+    assert message.group(4) == socket.gethostname()
+    assert message.group(5) == str(recipe)
     assert not (recipe / "data" / "train").exists()  # the refused run wrote nothing
     assert "Stage 1" not in second.stdout
 
@@ -105,7 +107,7 @@ def test_a_shared_step_waits_for_the_run_writing_it(tmp_path):
     lock.parent.mkdir(parents=True)
     with open(lock, "a+") as holder:
         fcntl.flock(holder, fcntl.LOCK_EX)
-        lock.write_text("pid 4242, started 2026-01-01T00:00:00, in /elsewhere\n")
+        lock.write_text("pid 4242, started 2026-01-01T00:00:00, on elsewhere, in /elsewhere\n")
         log = tmp_path / "stage4.log"
         with open(log, "w") as out:
             proc = subprocess.Popen(["./run.sh", "--stage", "4", "--stop_stage", "4"], cwd=recipe,
@@ -120,8 +122,49 @@ def test_a_shared_step_waits_for_the_run_writing_it(tmp_path):
             time.sleep(1)
             assert proc.poll() is None  # still waiting
             assert ("waiting for another run, which is writing dump/context (pid 4242, started "
-                    "2026-01-01T00:00:00, in /elsewhere)") in log.read_text()
+                    "2026-01-01T00:00:00, on elsewhere, in /elsewhere)") in log.read_text()
         finally:
             fcntl.flock(holder, fcntl.LOCK_UN)
     assert proc.wait(timeout=60) == 0, log.read_text()
     assert lock.read_text().startswith("pid ") and "4242" not in lock.read_text()
+
+
+def test_a_lock_still_held_by_a_killed_runs_last_jobs_is_waited_for(tmp_path):
+    """After kill -9 of a run's process group the kernel may still be tearing its jobs
+    down while the named holder is already gone: the next run waits for the lock
+    (--lock_grace) instead of refusing. A holder on another host cannot be checked
+    and is refused as if alive."""
+    import fcntl
+
+    recipe = copy_recipe(tmp_path, quick=False)
+    lock = recipe / "data" / ".locks" / "train.lock"
+    lock.parent.mkdir(parents=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with open(lock, "a+") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        # another host: its pid means nothing here, so the run refuses at once
+        lock.write_text(f"pid {gone.pid}, started 2026-01-01T00:00:00, on elsewhere, in {recipe}\n")
+        refused = run_recipe(recipe, "--stage", "1", "--stop_stage", "1", timeout=60)
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert f"(pid {gone.pid}, started 2026-01-01T00:00:00, on elsewhere, in {recipe})" in refused.stderr
+
+        # this host, a holder no longer running: wait for its dying jobs
+        lock.write_text(f"pid {gone.pid}, started 2026-01-01T00:00:00, on {socket.gethostname()}, in {recipe}\n")
+        log = tmp_path / "grace.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(["./run.sh", "--stage", "1", "--stop_stage", "1"], cwd=recipe,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                    env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        try:
+            deadline = time.monotonic() + 60
+            while "is gone; waiting up to 60 s for its last processes to exit" not in log.read_text():
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            assert proc.poll() is None
+        finally:
+            fcntl.flock(holder, fcntl.LOCK_UN)
+    assert proc.wait(timeout=120) == 0, log.read_text()
+    assert (recipe / "data" / "train" / "utt2prev").exists()
+    assert f"pid {gone.pid}," not in lock.read_text()

@@ -38,7 +38,8 @@ ngpu=0                   # GPUs for training and decoding (0: CPU)
 python=python3           # python interpreter (path.sh puts the venv first)
 dumpdir=dump             # where formatted data and contexts go
 expdir=""                # where experiments go (default: exp, or exp/<ssl> with --ssl)
-full_disk_kb=1024         # a failed stage whose output filesystem has less free space (KiB) is reported as a full disk
+full_disk_kb=1024        # a failed stage whose output filesystem has less free space (KiB) is reported as a full disk
+lock_grace=60            # seconds to wait for a killed run's last processes to let go of an output
 # == Data ==
 task=asr                 # asr | ner | sentiment: what the target text holds
 local_data_opts=""       # options passed to local/data.sh
@@ -344,8 +345,14 @@ trap 'on_exit $?' EXIT
 # one writing them, then finds them up to date. A lock is flock(1) on
 # <dir>/.locks/<name>.lock through a descriptor the run and all its jobs share,
 # so it ends with the run's last process however the run ends (kill -9 of its
-# process group included); the file names the last holder: pid, start time, dir.
+# process group included); the file names the last holder: pid, start time, host, dir.
+# The kernel tears a SIGKILLed process down in its own time (a large Python
+# process takes a moment), so for a while after `kill -9 -<pgid>` a job can
+# still hold a lock whose named holder is gone: a run that meets a lock held
+# for a holder no longer alive on this host waits up to --lock_grace seconds
+# for it instead of refusing.
 run_started=$(date '+%Y-%m-%dT%H:%M:%S')
+run_host=$(hostname 2>/dev/null || uname -n)
 lock_file() { echo "$(dirname "$1")/.locks/$(basename "$1").lock"; }
 # open_lock <output>: open its lock file on a new descriptor, stored in lock_fd.
 open_lock() {
@@ -354,7 +361,18 @@ open_lock() {
     mkdir -p "$(dirname "${lock}")"
     exec {lock_fd}>>"${lock}"
 }
-name_holder() { printf 'pid %s, started %s, in %s\n' "$$" "${run_started}" "${PWD}" > "$(lock_file "$1")"; }
+name_holder() {
+    printf 'pid %s, started %s, on %s, in %s\n' "$$" "${run_started}" "${run_host}" "${PWD}" > "$(lock_file "$1")"
+}
+# holder_gone <output>: true when the lock file names a holder on this host that is
+# no longer running (exited, or a zombie not yet reaped)
+holder_gone() {
+    local pid host state
+    read -r pid host < <(sed -n 's/^pid \([0-9]*\), started [^,]*, on \([^,]*\), in .*/\1 \2/p' "$(lock_file "$1")" 2>/dev/null) || return 1
+    [ -n "${pid}" ] && [ "${host}" = "${run_host}" ] || return 1
+    state=$(ps -o stat= -p "${pid}" 2>/dev/null || true)
+    [ -z "${state}" ] || [[ "${state}" == Z* ]]
+}
 # claim <output>: hold it for the whole run, or refuse to start.
 # flock's exit code: 75 when another process holds the lock (-E), anything else
 # is a filesystem that cannot lock (e.g. Lustre mounted with noflock)
@@ -371,7 +389,14 @@ try_lock() {
     [ "${lock_code}" -eq 0 ] || [ "${lock_code}" -eq 75 ] || lock_error "$1" "${lock_code}"
 }
 claim() {
+    local code=0
     try_lock "$1"
+    if [ "${lock_code}" -eq 75 ] && holder_gone "$1"; then
+        log "  $1: the run that held it ($(cat "$(lock_file "$1")")) is gone; waiting up to ${lock_grace} s for its last processes to exit"
+        flock -w "${lock_grace}" -E 75 "${lock_fd}" || code=$?
+        [ "${code}" -eq 0 ] || [ "${code}" -eq 75 ] || lock_error "$1" "${code}"
+        lock_code=${code}
+    fi
     if [ "${lock_code}" -eq 75 ]; then
         echo "$0: refusing to start: $1 is being written by another run ($(cat "$(lock_file "$1")" 2>/dev/null || echo "holder unknown")); wait for it, or give this run other outputs (--expdir, --tag, --dumpdir, --results)" >&2
         exit 3
