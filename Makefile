@@ -12,7 +12,7 @@ setup:
 
 # Everything: unit, model and CLI tests, the recipes end to end, Slurm (what CI runs).
 test: setup
-	HF_HUB_OFFLINE=1 $(VENV_PY) -m pytest --durations=15 test
+	HF_HUB_OFFLINE=1 $(VENV_PY) -m pytest --durations=25 test
 
 # The fast lane while changing code: no training, no recipe run, no Slurm
 # (the tests marked slow are left out; see test/conftest.py).

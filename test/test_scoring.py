@@ -46,7 +46,12 @@ def test_sclite_and_jiwer_agree(tmp_path):
     by_jiwer = score("asr", ref, hyp, use_sclite=False)
     for key in ("wer", "n_ref_words", "substitutions", "deletions", "insertions"):
         assert by_sclite[key] == by_jiwer[key], key
-    assert "Sum/Avg" in (tmp_path / "result.txt").read_text()
+    report = (tmp_path / "result.txt").read_text()
+    assert "Sum/Avg" in report
+    # the report is the same however often the decode is scored (no scratch dir names in it)
+    assert "System name:   hyp.trn" in report
+    score("asr", ref, hyp, use_sclite=True, result_txt=tmp_path / "again.txt")
+    assert (tmp_path / "again.txt").read_text() == report
 
 
 def test_ner_hand_computed(tmp_path):

@@ -44,11 +44,13 @@ def _counts(words: int, sub: int, dele: int, ins: int, engine: str) -> Dict[str,
     }
 
 
-def sclite_counts(sclite: str, ref_trn: PathLike, hyp_trn: PathLike) -> Tuple[Dict[str, float], str]:
-    """Run ``sclite -r REF trn -h HYP trn -i rm -o all stdout``; counts and the report."""
+def sclite_counts(sclite: str, ref_trn: PathLike, hyp_trn: PathLike,
+                  cwd: Optional[PathLike] = None) -> Tuple[Dict[str, float], str]:
+    """Run ``sclite -r REF trn -h HYP trn -i rm -o all stdout`` (in ``cwd``, where
+    relative paths are taken from); counts and the report."""
     command = [sclite, "-r", str(ref_trn), "trn", "-h", str(hyp_trn), "trn", "-i", "rm",
                "-o", "all", "stdout"]
-    proc = subprocess.run(command, capture_output=True, text=True)
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
     match = _SUM.search(proc.stdout)
     if proc.returncode != 0 or match is None:
         raise ScoringError(
@@ -86,7 +88,9 @@ def word_error_rate(
         ref, hyp = Path(tmp) / "ref.trn", Path(tmp) / "hyp.trn"
         write_trn(ref, [(utt, "x", r) for utt, r, _ in pairs])
         write_trn(hyp, [(utt, "x", h) for utt, _, h in pairs])
-        counts, report = sclite_counts(sclite, ref, hyp)
+        # relative names: the report names its files, and a temporary dir's random
+        # name would make two scorings of the same decode differ
+        counts, report = sclite_counts(sclite, ref.name, hyp.name, cwd=tmp)
     if report_file is not None:
         report_file.write_text(report, encoding="utf-8")
     return counts
