@@ -241,21 +241,34 @@ def test_ddp_training_with_torchrun_through_the_recipe(recipe, full_run, tmp_pat
 
 
 def test_sweep_of_audio_and_row_contexts_reuses_the_run(recipe, full_run, tmp_path_factory, monkeypatch):
-    """sweep.sh on the quick run: one point (N = 2 previous utterances as rows, alpha 1.0)
-    of audio_inject and gcaf in tagged exp dirs, a degraded decode, RESULTS_sweep with the
-    untagged gcaf as a reference point; nothing the run already made is made again."""
+    """sweep.sh --jobs 2 on the quick run: two points (N = 2 previous utterances as rows,
+    alpha 1.0 and 0.5) of audio_inject and gcaf side by side in tagged exp dirs, a
+    degraded decode, RESULTS_sweep with the untagged gcaf as a reference point; nothing
+    the run already made is made again, and the rows context both points read is made
+    once."""
     copy = copy_recipe(tmp_path_factory.mktemp("sweep_repo"), recipe, outputs=True)
     proc = subprocess.run(
         ["./sweep.sh", "--variants", "audio_inject gcaf", "--grid", "prev_mode=rows",
-         "--grid", "num_prev=2", "--grid", "distill_weight=1.0",
+         "--grid", "num_prev=2", "--grid", "distill_weight=1.0 0.5", "--jobs", "2",
          "--reference", "gcaf:prev_mode=join,num_prev=1,distill_weight=0.3",
          "--", *QUICK, "--conditions", "replaced0.5"],
         cwd=copy, capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    steps = _steps_run(proc.stdout)
-    assert steps["generated"] == [] and steps["trained"] == ["audio_inject", "gcaf"]
-    assert "-> exp/gcaf_rows_n2_dw1.0\n" in proc.stdout
-    assert "exp/pretrain is up to date" in proc.stdout
+    # the points ran side by side, each output line prefixed with its point
+    tags = ("rows_n2_dw1.0", "rows_n2_dw0.5")
+    logs = {tag: "".join(line[len(tag) + 3:] + "\n" for line in proc.stdout.splitlines()
+                         if line.startswith(f"[{tag}] ")) for tag in tags}
+    for tag in tags:
+        steps = _steps_run(logs[tag])
+        assert steps["generated"] == [] and steps["trained"] == ["audio_inject", "gcaf"], tag
+        assert f"-> exp/gcaf_{tag}\n" in logs[tag]
+        assert "exp/pretrain is up to date" in logs[tag]
+        assert f"Sweep point {tag} finished" in proc.stdout
+    rows = "dump/context/train/prev_audio_rows2/emb_mean.scp"
+    made = [tag for tag in tags if re.search(rf"{rows}: \d+ utterances", logs[tag])]
+    found = [tag for tag in tags if f"{rows} is up to date" in logs[tag]]
+    assert len(made) == 1 and found == [t for t in tags if t not in made], \
+        {tag: logs[tag][-2000:] for tag in tags}
     monkeypatch.chdir(copy)  # scp files name their arks relative to the recipe dir, as ESPnet's do
     for dset in SETS:
         rows = kaldiio.load_scp(str(copy / "dump" / "context" / dset / "prev_audio_rows2"
@@ -274,8 +287,10 @@ def test_sweep_of_audio_and_row_contexts_reuses_the_run(recipe, full_run, tmp_pa
     assert (copy / "exp" / "audio_inject_rows_n2_dw1.0" / "decode_test_replaced0.5" / "score.json").is_file()
     records = json.loads((copy / "RESULTS_sweep.json").read_text())
     points = {(r["variant"], r["point"]) for r in records}
-    assert points == {("audio_inject_rows_n2_dw1.0", "rows_n2_dw1.0"),
-                      ("gcaf_rows_n2_dw1.0", "rows_n2_dw1.0"), ("gcaf", "gcaf")}
+    assert points == {(f"{v}_{tag}", tag) for v in ("audio_inject", "gcaf") for tag in tags} \
+        | {("gcaf", "gcaf")}
+    assert yaml.safe_load((copy / "exp" / "gcaf_rows_n2_dw0.5" / "config.yaml").read_text()
+                          )["model_conf"]["distill_weight"] == 0.5
     acc = [r for r in records if r["metric"] == "homophone_acc_P" and r["variant"] != "gcaf"]
     assert acc and all("ci_low" in r and "p_vs_baseline" in r for r in acc)
     assert (copy / "RESULTS_sweep.png").stat().st_size > 0

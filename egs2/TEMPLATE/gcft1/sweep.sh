@@ -17,6 +17,13 @@
 # gen_<prompt>_<llm tag>; the default layout is kept for a run that is not a
 # sweep). Options after "--" go to every point (e.g. --test_sets, --conditions).
 #
+# --jobs N runs N points at a time. Each point is its own run.sh with its own exp
+# dirs and RESULTS; the steps they share are taken in turn (gcft.sh's locks), so
+# the second point waits while the first makes a shared context and then finds
+# it up to date. On a CPU a point's variant trains with nproc/--train_jobs
+# threads, the same as when points run one by one, so the results do not depend
+# on --jobs; a sweep of single-variant points leaves cores idle without it.
+#
 # Swept settings (key=values, values separated by spaces; several --grid: every
 # combination):
 #   distill_weight  gcaf's alpha (--model_conf distill_weight=V)
@@ -46,10 +53,11 @@ sweep_dir=""             # where each point's RESULTS goes (default: <expdir>/<n
 expdir=exp               # the recipe's exp dir (as given to run.sh)
 runner=./run.sh          # the recipe's run script
 results=""               # default: RESULTS_<name>.md (.json and .png beside it)
+jobs=1                   # points run side by side (their output lines prefixed with [<point>])
 # </options>
 
 command_line="$0 $*"
-help_message="Usage: $0 --variants <variants> --grid key=\"v1 v2\" [--grid ...] [--reference dir:key=value] [-- run.sh options]"
+help_message="Usage: $0 --variants <variants> --grid key=\"v1 v2\" [--grid ...] [--reference dir:key=value] [--jobs N] [-- run.sh options]"
 grids=()
 references=()
 point_args=()
@@ -66,7 +74,7 @@ done
 set -- "${args[@]+"${args[@]}"}"
 . ./path.sh
 . utils/parse_options.sh
-if [ $# -ne 0 ] || [ -z "${variants}" ] || [ "${#grids[@]}" -eq 0 ]; then
+if [ $# -ne 0 ] || [ -z "${variants}" ] || [ "${#grids[@]}" -eq 0 ] || ! [[ "${jobs}" =~ ^[1-9][0-9]*$ ]]; then
     echo "${help_message}" >&2
     exit 2
 fi
@@ -129,6 +137,27 @@ done
 
 mkdir -p "${sweep_dir}"
 points=()
+# run_point <tag> <run.sh options...>: one point's stages 3-8
+run_point() {
+    local tag=$1
+    shift
+    "${runner}" --stage 3 --stop_stage 8 --variants "${variants}" --conditions "" \
+        --context_report false "$@" --tag "${tag}" \
+        --results "${sweep_dir}/${tag}/RESULTS.md" "${point_args[@]+"${point_args[@]}"}"
+}
+declare -A running=()  # pid of a point's subshell -> its tag
+failed=()
+wait_point() {
+    local pid status=0
+    wait -n -p pid || status=$?
+    if [ "${status}" -ne 0 ]; then
+        failed+=("${running[${pid}]}")
+        log "Sweep point ${running[${pid}]} failed (exit code ${status})"
+    else
+        log "Sweep point ${running[${pid}]} finished"
+    fi
+    unset "running[${pid}]"
+}
 for combo in "${combos[@]}"; do
     options=()
     train_args=""
@@ -151,13 +180,27 @@ for combo in "${combos[@]}"; do
     "${needs_llm}" || extra=(--prompts "")
     # the variants' training only: the shared pretraining stays the recipe's
     [ -n "${train_args}" ] && options+=(--variant_train_args "${train_args}")
-    log "Sweep point ${tag} (${settings[*]}): ${runner} ... --tag ${tag}"
     mkdir -p "${sweep_dir}/${tag}"
-    "${runner}" --stage 3 --stop_stage 8 --variants "${variants}" --conditions "" \
-        --context_report false "${extra[@]+"${extra[@]}"}" "${options[@]+"${options[@]}"}" --tag "${tag}" \
-        --results "${sweep_dir}/${tag}/RESULTS.md" "${point_args[@]+"${point_args[@]}"}"
     points+=(--point "${tag}" "$(IFS=,; echo "${settings[*]}")")
+    if [ "${jobs}" -eq 1 ]; then
+        log "Sweep point ${tag} (${settings[*]}): ${runner} ... --tag ${tag}"
+        run_point "${tag}" "${extra[@]+"${extra[@]}"}" "${options[@]+"${options[@]}"}"
+        continue
+    fi
+    while [ "${#running[@]}" -ge "${jobs}" ]; do wait_point; done
+    log "Sweep point ${tag} (${settings[*]}): ${runner} ... --tag ${tag} (output lines: [${tag}])"
+    (
+        set -o pipefail
+        run_point "${tag}" "${extra[@]+"${extra[@]}"}" "${options[@]+"${options[@]}"}" 2>&1 \
+            | sed -u "s/^/[${tag}] /"
+    ) &
+    running[$!]=${tag}
 done
+while [ "${#running[@]}" -gt 0 ]; do wait_point; done
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "$0: sweep ${name}: point(s) ${failed[*]} failed; their output is above, prefixed [<point>]; the same command redoes only what is not up to date" >&2
+    exit 1
+fi
 for ref in "${references[@]+"${references[@]}"}"; do
     points+=(--reference "${ref%%:*}" "${ref#*:}")
 done

@@ -6,7 +6,8 @@
 #   2. the far-cue test set test_far (items decided 2 or 3 utterances back),
 #   3. degraded context: a fraction p of the contexts replaced or dropped at decoding,
 #   4. sweeps: gcaf's distillation weight; inject_gt with N = 1, 2, 3 previous
-#      utterances, joined into one text or one context row each,
+#      utterances, joined into one text or one context row each (two points at a
+#      time: each trains one variant on one core, as the demo's variants do),
 #   5. NER: the four variants with --task ner on the sets with the entity-type
 #      sessions (train_ner, dev_ner, test_ner; exp_ner, RESULTS_ner.*),
 # and rewrites RESULTS.{md,json,png} with every record (the NER run's included),
@@ -44,13 +45,13 @@ if [ "${step}" -le 2 ]; then
 fi
 if [ "${step}" -le 3 ]; then
     log "Step 3: inject_gt with N = 2, 3 previous utterances, joined or one row each (N = 1: the demo's inject_gt)"
-    ./sweep.sh --name sweep_n --variants inject_gt --grid "prev_mode=join rows" --grid "num_prev=2 3" \
+    ./sweep.sh --name sweep_n --jobs 2 --variants inject_gt --grid "prev_mode=join rows" --grid "num_prev=2 3" \
         --sweep_dir exp/sweep --results exp/sweep/RESULTS_n.md --reference "inject_gt:prev_mode=join,num_prev=1" \
         -- --test_sets "test test_far"
 fi
 if [ "${step}" -le 4 ]; then
     log "Step 4: gcaf's distillation weight alpha (0.3: the demo's gcaf)"
-    ./sweep.sh --name sweep_alpha --variants gcaf --grid "distill_weight=0.1 1.0" \
+    ./sweep.sh --name sweep_alpha --jobs 2 --variants gcaf --grid "distill_weight=0.1 1.0" \
         --sweep_dir exp/sweep --results exp/sweep/RESULTS_alpha.md --reference "gcaf:distill_weight=0.3" -- --test_sets test
 fi
 if [ "${step}" -le 5 ]; then
