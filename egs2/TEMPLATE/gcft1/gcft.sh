@@ -380,22 +380,26 @@ lock_error() {
     echo "$0: cannot lock $(lock_file "$1") (flock exit code $2): this filesystem does not support flock" >&2
     exit 3
 }
-# try_lock <output>: open its lock and try it without waiting; lock_code is 0 (taken)
+# lock_wait <output> <flock option...>: take the lock on lock_fd (-n: without waiting,
+# -w S: waiting up to S seconds, none: as long as it takes); lock_code is 0 (taken)
 # or 75 (another process holds it)
-try_lock() {
+lock_wait() {
+    local output=$1
+    shift
     lock_code=0
+    flock "$@" -E 75 "${lock_fd}" || lock_code=$?
+    [ "${lock_code}" -eq 0 ] || [ "${lock_code}" -eq 75 ] || lock_error "${output}" "${lock_code}"
+}
+# try_lock <output>: open its lock and try it without waiting
+try_lock() {
     open_lock "$1"
-    flock -n -E 75 "${lock_fd}" || lock_code=$?
-    [ "${lock_code}" -eq 0 ] || [ "${lock_code}" -eq 75 ] || lock_error "$1" "${lock_code}"
+    lock_wait "$1" -n
 }
 claim() {
-    local code=0
     try_lock "$1"
     if [ "${lock_code}" -eq 75 ] && holder_gone "$1"; then
         log "  $1: the run that held it ($(cat "$(lock_file "$1")")) is gone; waiting up to ${lock_grace} s for its last processes to exit"
-        flock -w "${lock_grace}" -E 75 "${lock_fd}" || code=$?
-        [ "${code}" -eq 0 ] || [ "${code}" -eq 75 ] || lock_error "$1" "${code}"
-        lock_code=${code}
+        lock_wait "$1" -w "${lock_grace}"
     fi
     if [ "${lock_code}" -eq 75 ]; then
         echo "$0: refusing to start: $1 is being written by another run ($(cat "$(lock_file "$1")" 2>/dev/null || echo "holder unknown")); wait for it, or give this run other outputs (--expdir, --tag, --dumpdir, --results)" >&2
@@ -406,12 +410,10 @@ claim() {
 declare -A turn_fd=()
 # take_turn <output> / end_turn <output>: write a shared output after any other run that is writing it.
 take_turn() {
-    local code=0
     try_lock "$1"
     if [ "${lock_code}" -eq 75 ]; then
         log "  waiting for another run, which is writing $1 ($(cat "$(lock_file "$1")" 2>/dev/null))"
-        flock "${lock_fd}" || code=$?
-        [ "${code}" -eq 0 ] || lock_error "$1" "${code}"
+        lock_wait "$1"
     fi
     name_holder "$1"
     turn_fd[$1]=${lock_fd}

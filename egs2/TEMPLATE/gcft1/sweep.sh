@@ -182,13 +182,12 @@ for combo in "${combos[@]}"; do
     [ -n "${train_args}" ] && options+=(--variant_train_args "${train_args}")
     mkdir -p "${sweep_dir}/${tag}"
     points+=(--point "${tag}" "$(IFS=,; echo "${settings[*]}")")
+    while [ "${#running[@]}" -ge "${jobs}" ]; do wait_point; done  # (none run with --jobs 1)
+    log "Sweep point ${tag} (${settings[*]}): ${runner} ... --tag ${tag}$([ "${jobs}" -eq 1 ] || echo " (output lines: [${tag}])")"
     if [ "${jobs}" -eq 1 ]; then
-        log "Sweep point ${tag} (${settings[*]}): ${runner} ... --tag ${tag}"
         run_point "${tag}" "${extra[@]+"${extra[@]}"}" "${options[@]+"${options[@]}"}"
         continue
     fi
-    while [ "${#running[@]}" -ge "${jobs}" ]; do wait_point; done
-    log "Sweep point ${tag} (${settings[*]}): ${runner} ... --tag ${tag} (output lines: [${tag}])"
     (
         set -o pipefail
         run_point "${tag}" "${extra[@]+"${extra[@]}"}" "${options[@]+"${options[@]}"}" 2>&1 \
