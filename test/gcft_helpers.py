@@ -5,6 +5,7 @@ from pathlib import Path
 import shutil
 import subprocess
 import sys
+import time
 from typing import Dict, Optional
 
 import kaldiio
@@ -239,6 +240,26 @@ def run_recipe(recipe: Path, *args, check: bool = True, env: Optional[dict] = No
             f"run.sh {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
     return proc
+
+
+def start_recipe(recipe: Path, log_path: Path, *args) -> subprocess.Popen:
+    """``./run.sh args...`` in the background and in its own process group (a test can
+    kill it with all its jobs at once), its output going to ``log_path``."""
+    with open(log_path, "w") as log:
+        return subprocess.Popen(["./run.sh", *args], cwd=recipe, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+
+
+def wait_for_log(proc: subprocess.Popen, log_path: Path, text: str, timeout: float = 60) -> bool:
+    """Wait until ``text`` is in the log of the running ``proc``: True, or False if the
+    run ended first; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while text not in log_path.read_text():
+        if proc.poll() is not None:
+            return False
+        assert time.monotonic() < deadline, f"{text!r} not logged in {timeout} s:\n{log_path.read_text()[-2000:]}"
+        time.sleep(0.1)
+    return True
 
 
 def check_ddp_training(exp: Path, variants) -> dict:

@@ -24,14 +24,13 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from gcft_helpers import QUICK, copy_recipe
+from gcft_helpers import QUICK, copy_recipe, start_recipe, wait_for_log
 
 pytestmark = pytest.mark.slow
 
@@ -55,28 +54,19 @@ KILL_POINTS = [
 ]
 RESULTS = ("RESULTS.md", "RESULTS.json", "RESULTS.png")
 
+
 def records_time(rel):
     """Outputs that record the clock (see the module docstring)."""
     return rel.name in ("checkpoint.pth", "packed.zip") or \
         (rel.parent.name == "images" and rel.name.endswith("_time.png"))
 
 
-def _start(recipe, log):
-    return subprocess.Popen(["./run.sh", *QUICK], cwd=recipe, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
-
-
 def run_until(recipe, log_path, pattern, delay, timeout=600):
     """Start the run; ``delay`` s after ``pattern`` appears in its log, SIGKILL its whole
     process group. Returns (exit code if it ended first, else None; the log at the kill)."""
-    with open(log_path, "w") as log:
-        proc = _start(recipe, log)
-    deadline = time.monotonic() + timeout
-    while pattern not in log_path.read_text():
-        if proc.poll() is not None:
-            return proc.returncode, "(ended before the point)"
-        assert time.monotonic() < deadline, log_path.read_text()[-2000:]
-        time.sleep(0.1)
+    proc = start_recipe(recipe, log_path, *QUICK)
+    if not wait_for_log(proc, log_path, pattern, timeout):
+        return proc.returncode, "(ended before the point)"
     time.sleep(delay)
     if proc.poll() is not None:
         return proc.returncode, "(ended before the kill)"
@@ -159,8 +149,7 @@ def test_killed_anywhere_the_rerun_equals_the_uninterrupted_run(mini_recipe, min
         inside = "inside" if not (recipe / unfinished).exists() else f"after {unfinished} was made"
         landed.append(f"{where} ({inside}): {log.rstrip().splitlines()[-1]}")
     final = tmp_path / "final.log"
-    with open(final, "w") as log:
-        proc = _start(recipe, log)
+    proc = start_recipe(recipe, final, *QUICK)
     assert proc.wait(timeout=900) == 0, final.read_text()[-3000:]
     print("\n".join(landed))
 

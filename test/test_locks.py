@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from gcft_helpers import copy_recipe
+from gcft_helpers import copy_recipe, start_recipe, wait_for_log
 
 HOLDING_DATA_SH = """#!/usr/bin/env bash
 # test stand-in: wait inside stage 1 while ./hold exists, then the real stage 1
@@ -47,10 +47,7 @@ def held_run(tmp_path):
     (recipe / "local" / "data.sh").write_text(HOLDING_DATA_SH)
     (recipe / "local" / "data.sh").chmod(0o755)
     (recipe / "hold").touch()
-    log = open(tmp_path / "held.log", "w")
-    proc = subprocess.Popen(["./run.sh", "--stage", "1", "--stop_stage", "1"], cwd=recipe,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    proc = start_recipe(recipe, tmp_path / "held.log", "--stage", "1", "--stop_stage", "1")
     deadline = time.monotonic() + 120
     while not (recipe / "started").exists():
         assert proc.poll() is None, (tmp_path / "held.log").read_text()
@@ -60,7 +57,6 @@ def held_run(tmp_path):
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    log.close()
 
 
 def test_a_second_run_refuses_a_side_run_goes_on_and_the_lock_dies_with_the_run(held_run):
@@ -109,16 +105,9 @@ def test_a_shared_step_waits_for_the_run_writing_it(tmp_path):
         fcntl.flock(holder, fcntl.LOCK_EX)
         lock.write_text("pid 4242, started 2026-01-01T00:00:00, on elsewhere, in /elsewhere\n")
         log = tmp_path / "stage4.log"
-        with open(log, "w") as out:
-            proc = subprocess.Popen(["./run.sh", "--stage", "4", "--stop_stage", "4"], cwd=recipe,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        proc = start_recipe(recipe, log, "--stage", "4", "--stop_stage", "4")
         try:
-            deadline = time.monotonic() + 60
-            while "waiting for another run" not in log.read_text():
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
+            assert wait_for_log(proc, log, "waiting for another run"), log.read_text()
             time.sleep(1)
             assert proc.poll() is None  # still waiting
             assert ("waiting for another run, which is writing dump/context (pid 4242, started "
@@ -152,16 +141,10 @@ def test_a_lock_still_held_by_a_killed_runs_last_jobs_is_waited_for(tmp_path):
         # this host, a holder no longer running: wait for its dying jobs
         lock.write_text(f"pid {gone.pid}, started 2026-01-01T00:00:00, on {socket.gethostname()}, in {recipe}\n")
         log = tmp_path / "grace.log"
-        with open(log, "w") as out:
-            proc = subprocess.Popen(["./run.sh", "--stage", "1", "--stop_stage", "1"], cwd=recipe,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        proc = start_recipe(recipe, log, "--stage", "1", "--stop_stage", "1")
         try:
-            deadline = time.monotonic() + 60
-            while "is gone; waiting up to 60 s for its last processes to exit" not in log.read_text():
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
+            assert wait_for_log(proc, log, "is gone; waiting up to 60 s for its last processes to exit"), \
+                log.read_text()
             assert proc.poll() is None
         finally:
             fcntl.flock(holder, fcntl.LOCK_UN)
