@@ -320,3 +320,45 @@ def test_train_degrade_trains_on_degraded_contexts_made_once(recipe, full_run, t
     again = run(copy, *common)
     assert "dump/context/train/gen_title_dropped0.5/emb_mean.scp is up to date" in again.stdout
     assert "exp/gcaf_td is up to date" in again.stdout
+
+
+def test_ner_run_fine_tunes_the_asr_pretraining(recipe, full_run, tmp_path_factory, monkeypatch):
+    """./run.sh --task ner after the asr run: no pretraining of its own; its variants start
+    from the asr run's exp/pretrain (--init_model), every parameter taken over but the CTC
+    output layer, since the NER token list adds the tags' letters; it decodes, and a rerun
+    finds the training up to date."""
+    import torch
+
+    from espnet_gcft.asr.task import GCFTTask
+    from espnet2.torch_utils.load_pretrained_model import load_pretrained_model
+
+    copy = copy_recipe(tmp_path_factory.mktemp("ner_repo"), recipe, outputs=True)
+    args = [*QUICK, "--pretrain_config", "", "--task", "ner", "--variants", "baseline",
+            "--train_args", "--max_epoch 1", "--conditions="]
+    log = run(copy, *args, "--stop_stage", "7").stdout
+    init = "exp/pretrain/valid.loss.ave.pth"
+    assert (f"every variant starts from {init} (--init_model, no shared pretraining); another "
+            "token list: ctc.ctc_lo,decoder.embed,decoder.output_layer keep their random init") in log
+    assert not (copy / "exp_ner" / "pretrain").exists()
+    asr_tokens = (copy / "data" / "token_list" / "char" / "tokens.txt").read_text().split()
+    ner_tokens = (copy / "data" / "token_list" / "char_ner" / "tokens.txt").read_text().split()
+    assert set(asr_tokens) < set(ner_tokens) and "P" in ner_tokens
+    exp = copy / "exp_ner" / "baseline"
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["init_param"] == [f"{init}:::ctc.ctc_lo,decoder.embed,decoder.output_layer"]
+    assert json.loads((exp / "decode_test_ner" / "score.json").read_text())["n_utterances"] > 0
+    # ESPnet's loading of that --init_param into the NER model: everything but ctc.ctc_lo is
+    # the asr pretraining's (its decoder-free CTC model has no decoder layers)
+    monkeypatch.chdir(copy)
+    model, _ = GCFTTask.build_model_from_file(exp / "config.yaml")
+    load_pretrained_model(config["init_param"][0], model, ignore_init_mismatch=False)
+    pretrained = torch.load(init, map_location="cpu")
+    loaded = model.state_dict()
+    assert set(pretrained) == set(loaded)
+    for key, value in pretrained.items():
+        if key.startswith("ctc.ctc_lo"):
+            assert loaded[key].shape[0] == len(ner_tokens) != value.shape[0], key
+        else:
+            assert torch.equal(loaded[key], value), key
+    rerun = run(copy, *args, "--stage", "6", "--stop_stage", "6").stdout
+    assert "exp_ner/baseline is up to date" in rerun

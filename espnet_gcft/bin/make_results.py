@@ -109,7 +109,7 @@ def main(argv=None) -> None:
             f"LLM `{facts['llm'] or 'none'}` with prompt `{args.context_prompt}`, num_prev "
             f"{args.num_prev} ({args.prev_mode}); text encoder `{facts['text_encoder'] or 'none'}` ({args.pooling}); "
             f"gcaf distill_weight {facts['distill_weight'] or 'n/a'}; "
-            + (f"every variant fine-tuned from `{facts['init_param']}`; " if facts["init_param"]
+            + (f"every variant fine-tuned from {facts['init_param']}; " if facts["init_param"]
                else "")
             + f"decoded with `{args.model_file}`.", "",
             f"Command: `{args.command}`" if args.command else "",

@@ -180,5 +180,16 @@ def run_facts(context_dir: Path, exp_dir: Path, test_set: str, context_prompt: s
             loaded = yaml.safe_load(config.read_text())
             if variant == "gcaf":
                 facts["distill_weight"] = str((loaded.get("model_conf") or {}).get("distill_weight"))
-            facts["init_param"] = facts["init_param"] or ", ".join(loaded.get("init_param") or [])
+            facts["init_param"] = facts["init_param"] or ", ".join(
+                describe_init(param) for param in loaded.get("init_param") or [])
     return facts
+
+
+def describe_init(param: str) -> str:
+    """ESPnet's ``--init_param`` for a reader: ``path:::excluded`` (gcft.sh --init_model with
+    another token list) is the checkpoint and the layers that kept their random init."""
+    path, _, excluded = param.partition(":::")
+    if not excluded:
+        return f"`{path}`"
+    layers = ", ".join(f"`{name}`" for name in excluded.split(","))
+    return f"`{path}` (another token list: {layers} at random init)"

@@ -12,6 +12,7 @@
 #      (prev_audio for audio_inject/audio_gcaf here, or in stage 6 from the pretrained checkpoint)
 #   5  ESPnet collect-stats                                           -> exp/stats
 #   6  shared pretraining (--pretrain_config), training of every variant -> exp/pretrain, exp/<variant>[_<tag>]
+#      (or every variant from another run's model: --init_model)
 #   7  inference + scoring, decode-time conditions                    -> exp/<variant>/decode_<set>[_<condition>]/score.json
 #   8  RESULTS.md/.json/.png, packed models                           -> RESULTS.md, RESULTS.json, RESULTS.png
 # A test set without data/<set>/text (a blind test set) is decoded, not scored,
@@ -85,6 +86,7 @@ train_procs=1            # DDP ranks per training (ESPnet's DDP; gloo on CPUs wi
 dist_launcher=torchrun   # how the ranks start: torchrun (one machine, inside one job) | slurm (one Slurm job of train_procs tasks, srun starts them: scripts/srun_ranks.sh; needs cmd_backend=slurm)
 train_nodes=1            # nodes of a --dist_launcher slurm training (train_procs ranks spread over them)
 pretrain_config=""       # context-free config trained once into <expdir>/pretrain; every variant starts from it (ESPnet --init_param)
+init_model=""            # instead of --pretrain_config: every variant starts from this checkpoint (e.g. the asr run's exp/pretrain/valid.loss.ave.pth for --task ner); with another token list its layers indexed by token keep their random init
 seed=0                   # training seed (ESPnet --seed) of the pretraining and every variant
 inference_config=conf/decode.yaml  # gcft_inference options (YAML)
 inference_nj=1           # decoding jobs per test set
@@ -141,6 +143,20 @@ if [ -n "${train_degrade}" ] && ! is_degraded "${train_degrade}"; then
     exit 2
 fi
 case "${prev_mode}" in join|rows) ;; *) echo "$0: --prev_mode must be join or rows" >&2; exit 2 ;; esac
+if [ -n "${init_model}" ] && [ -n "${pretrain_config}" ]; then
+    echo "$0: --init_model and --pretrain_config both say where the variants start: give one" >&2
+    exit 2
+fi
+# (stages 4-6 read it: the audio context's upstream, the variants' start)
+if [ -n "${init_model}" ] && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 4 ] && [ ! -f "${init_model}" ]; then
+    echo "$0: --init_model ${init_model}: no such checkpoint" >&2
+    exit 2
+fi
+# the checkpoint every variant starts from (ESPnet --init_param), if any
+init_param=${init_model}
+[ -n "${pretrain_config}" ] && init_param=${expdir}/pretrain/${inference_model}
+# with --init_model: the layers the run's token list leaves out (set in stage 6)
+init_excludes=""
 context_prompt=${context_prompt:-${prompts%% *}}
 # Where the options put the contexts: the default run keeps dump/context/<set>/prev_gt
 # and gen_<prompt>; N joined previous texts add _n<N>; rows mode stacks the N=1
@@ -596,8 +612,8 @@ audio_contexts() {
         uses_audio_context "${variant}" && config=${train_config_dir}/train_${variant}.yaml
     done
     [ -n "${config}" ] || return 0
-    if [ -n "${pretrain_config}" ]; then
-        config=${expdir}/pretrain/config.yaml
+    if [ -n "${init_param}" ]; then
+        config=$(dirname "${init_param}")/config.yaml
         checkpoint=(--checkpoint "${init_param}")
     fi
     key=$(step_key "file:${config}" "checkpoint=${checkpoint[*]}" \
@@ -782,13 +798,14 @@ fi
 
 # train_key <config> <train context> <valid context> <init checkpoint> [<variant args>]: what a training run depends on.
 train_key() {
-    local contents=() file
+    local contents=() file excluded=()
     # the embeddings' and the initial checkpoint's content, not only their paths
     for file in "${2%.scp}.ark" "${3%.scp}.ark" "$4"; do
         [ -n "${file%.ark}" ] && contents+=("file:${file}")
     done
+    [ -n "$4" ] && [ -n "${init_excludes}" ] && excluded=("init_excludes=${init_excludes}")
     step_key "file:$1" "model_args=${model_args}" "train_args=${train_args}${5:+ $5}" "seed=${seed}" \
-        "context=$2 $3" "init=$4" "file:${token_list}" "${contents[@]}"
+        "context=$2 $3" "init=$4" "file:${token_list}" "${contents[@]}" "${excluded[@]}"
 }
 
 # train_model <dir> <config> <threads> <train context> <valid context> <init checkpoint> [<variant args>]:
@@ -811,7 +828,7 @@ train_model() {
     touch "${dir}/.started"
     write_stamp "${dir}/.started" "${key}"
     local init_opt=() launch=("${python}") runner_opts=() dist_opts=() rank_ngpu=${ngpu} job_gpu=${ngpu}
-    [ -n "${init}" ] && init_opt=(--init_param "${init}")
+    [ -n "${init}" ] && init_opt=(--init_param "${init}${init_excludes:+:::${init_excludes}}")
     if [ "${train_procs}" -gt 1 ]; then
         # ESPnet's DDP with an external launcher: one process per rank, each
         # with one GPU (or the CPU with gloo); ESPnet reads the ranks from the
@@ -847,9 +864,6 @@ train_model() {
     write_stamp "${dir}/.done" "${key}"
 }
 
-init_param=""
-[ -n "${pretrain_config}" ] && init_param=${expdir}/pretrain/${inference_model}
-
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     current_stage=6
     if [ -n "${pretrain_config}" ]; then
@@ -868,6 +882,12 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         audio_contexts
         stack_rows
         end_turn "${dumpdir}/context"
+    elif [ -n "${init_model}" ]; then
+        # another run's model: what of it a token list of its own cannot take over
+        init_excludes=$(${python} -m espnet_gcft.bin.init_param --checkpoint "${init_model}" \
+            --token_list "${token_list}")
+        init_excludes=$([[ "${init_excludes}" == *:::* ]] && echo "${init_excludes##*:::}" || true)
+        log "Stage 6: every variant starts from ${init_model} (--init_model, no shared pretraining)${init_excludes:+; another token list: ${init_excludes} keep their random init}"
     fi
     # Variants train one after another, or --train_jobs at a time; on a CPU the
     # cores are shared out (small models use one core better than two).
