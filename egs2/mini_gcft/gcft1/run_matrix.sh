@@ -9,7 +9,8 @@
 #      utterances, joined into one text or one context row each (two points at a
 #      time: each trains one variant on one core, as the demo's variants do),
 #   5. NER: the four variants with --task ner on the sets with the entity-type
-#      sessions (train_ner, dev_ner, test_ner; exp_ner, RESULTS_ner.*),
+#      sessions (train_ner, dev_ner, test_ner; exp_ner, RESULTS_ner.*), fine-tuned
+#      from the demo's pretrained model (run.sh --task ner: --init_model exp/pretrain/...),
 # and rewrites RESULTS.{md,json,png} with every record (the NER run's included),
 # RESULTS_sweep.{md,json,png}.
 #   ./run_matrix.sh                 # all of it
