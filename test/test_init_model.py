@@ -69,3 +69,23 @@ def test_cli_prints_the_init_param_and_reports_bad_input(tmp_path):
                    "--token_list", tmp_path / "absent.txt", check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip().endswith("absent.txt: no such token list")
+
+
+def test_spm_train_keeps_the_tags_whole(tmp_path):
+    """Stage 2's bpe token list: sentencepiece trained through the recipe's CLI, the NER tags
+    as user-defined symbols (one token each); a malformed flag is an error naming it."""
+    import sentencepiece as spm
+
+    text = tmp_path / "train_text"
+    text.write_text("".join(f"PERSON FILL {name} SEP went to PLACE FILL {town} SEP\n"
+                            for name in ("maria", "tom", "sofia", "john")
+                            for town in ("paris", "dublin", "madrid")) * 4)
+    prefix = tmp_path / "bpe"
+    run_cli("espnet_gcft.bin.spm_train", f"--input={text}", "--vocab_size=30", "--model_type=unigram",
+            f"--model_prefix={prefix}", "--character_coverage=1.0",
+            "--user_defined_symbols=PERSON,PLACE,FILL,SEP")
+    pieces = spm.SentencePieceProcessor(model_file=str(prefix) + ".model").encode(
+        "PERSON FILL maria SEP", out_type=str)
+    assert {"PERSON", "FILL", "SEP"} <= set(pieces) and "P" not in pieces
+    proc = run_cli("espnet_gcft.bin.spm_train", f"--input={text}", "vocab_size", check=False)
+    assert proc.returncode == 1 and "got 'vocab_size'" in proc.stderr

@@ -325,8 +325,8 @@ def test_train_degrade_trains_on_degraded_contexts_made_once(recipe, full_run, t
 def test_ner_run_fine_tunes_the_asr_pretraining(recipe, full_run, tmp_path_factory, monkeypatch):
     """./run.sh --task ner after the asr run: no pretraining of its own; its variants start
     from the asr run's exp/pretrain (--init_model), every parameter taken over but the CTC
-    output layer, since the NER token list adds the tags' letters; it decodes, and a rerun
-    finds the training up to date."""
+    output layer, since the NER token list is another (sentencepiece, the tags whole, built
+    through bin/spm_train); it decodes, and a rerun finds the training up to date."""
     import torch
 
     from espnet_gcft.asr.task import GCFTTask
@@ -341,8 +341,9 @@ def test_ner_run_fine_tunes_the_asr_pretraining(recipe, full_run, tmp_path_facto
             "token list: ctc.ctc_lo,decoder.embed,decoder.output_layer keep their random init") in log
     assert not (copy / "exp_ner" / "pretrain").exists()
     asr_tokens = (copy / "data" / "token_list" / "char" / "tokens.txt").read_text().split()
-    ner_tokens = (copy / "data" / "token_list" / "char_ner" / "tokens.txt").read_text().split()
-    assert set(asr_tokens) < set(ner_tokens) and "P" in ner_tokens
+    ner_tokens = (copy / "data" / "token_list" / "bpe60_ner" / "tokens.txt").read_text().split()
+    # sentencepiece pieces, each tag one token
+    assert {"PERSON", "PLACE", "ORG", "FILL", "SEP"} <= set(ner_tokens) and asr_tokens != ner_tokens
     exp = copy / "exp_ner" / "baseline"
     config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["init_param"] == [f"{init}:::ctc.ctc_lo,decoder.embed,decoder.output_layer"]

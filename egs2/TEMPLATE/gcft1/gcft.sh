@@ -492,7 +492,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
         mkdir -p "${token_dir}"
         cut -d' ' -f2- "${dumpdir}/raw/${train_set}/text" > "${token_dir}/train_text"
         if [ "${token_type}" = bpe ]; then
-            ${python} -m espnet_gcft.bin.espnet_cli espnet2.bin.spm_train --input="${token_dir}/train_text" \
+            ${python} -m espnet_gcft.bin.spm_train --input="${token_dir}/train_text" \
                 --vocab_size="${nbpe}" --model_type=unigram --model_prefix="${token_dir}/bpe" \
                 --character_coverage=1.0 --input_sentence_size=100000000 \
                 --user_defined_symbols="$(${python} -c 'from espnet_gcft.scoring.slu import NER_TYPES; print(",".join(NER_TYPES + ("FILL", "SEP")))')"
