@@ -333,9 +333,12 @@ def test_ner_run_fine_tunes_the_asr_pretraining(recipe, full_run, tmp_path_facto
     from espnet2.torch_utils.load_pretrained_model import load_pretrained_model
 
     copy = copy_recipe(tmp_path_factory.mktemp("ner_repo"), recipe, outputs=True)
-    args = [*QUICK, "--pretrain_config", "", "--task", "ner", "--variants", "baseline",
-            "--train_args", "--max_epoch 1", "--conditions="]
-    log = run(copy, *args, "--stop_stage", "7").stdout
+    # two sessions per split (the asr run's six give the quick run its time; these add to it)
+    args = [*QUICK, "--local_data_opts", "--max_sessions 2", "--pretrain_config", "", "--task", "ner",
+            "--variants", "baseline", "--train_args", "--max_epoch 1", "--conditions="]
+    # the baseline reads no context: stages 3-4 (generation, embedding) are left out
+    run(copy, *args, "--stop_stage", "2")
+    log = run(copy, *args, "--stage", "5", "--stop_stage", "7").stdout
     init = "exp/pretrain/valid.loss.ave.pth"
     assert (f"every variant starts from {init} (--init_model, no shared pretraining); another "
             "token list: ctc.ctc_lo,decoder.embed,decoder.output_layer keep their random init") in log
