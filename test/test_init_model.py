@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from espnet_gcft.errors import InputError
-from espnet_gcft.recipe.init_model import TOKEN_LAYERS, init_param
+from espnet_gcft.recipe.init_model import TOKEN_LAYERS, describe_init, init_param
 from gcft_helpers import run_cli
 
 
@@ -45,6 +45,14 @@ def test_another_token_list_leaves_the_token_layers_out(tmp_path, tokens):
     assert init_param(checkpoint, _tokens(tmp_path, "tokens.txt", tokens)) == \
         f"{checkpoint}:::ctc.ctc_lo,decoder.embed,decoder.output_layer"
     assert TOKEN_LAYERS == ("ctc.ctc_lo", "decoder.embed", "decoder.output_layer")
+
+
+def test_the_results_header_names_the_layers_left_at_random_init(tmp_path):
+    checkpoint = _checkpoint(tmp_path, ASR)
+    assert describe_init(str(checkpoint)) == f"`{checkpoint}`"
+    assert describe_init(init_param(checkpoint, _tokens(tmp_path, "ner.txt", NER))) == (
+        f"`{checkpoint}` (another token list: `ctc.ctc_lo`, `decoder.embed`, "
+        "`decoder.output_layer` at random init)")
 
 
 def test_errors_name_the_missing_file(tmp_path):

@@ -48,3 +48,13 @@ def init_param(checkpoint: Path, token_list: Path) -> str:
     if model_tokens(checkpoint) == read_tokens(token_list):
         return str(checkpoint)
     return f"{checkpoint}:::{','.join(TOKEN_LAYERS)}"
+
+
+def describe_init(param: str) -> str:
+    """An ``--init_param`` of :func:`init_param` for a reader (a RESULTS header): the
+    checkpoint and, with another token list, the layers that kept their random init."""
+    path, _, excluded = param.partition(":::")
+    if not excluded:
+        return f"`{path}`"
+    layers = ", ".join(f"`{name}`" for name in excluded.split(","))
+    return f"`{path}` (another token list: {layers} at random init)"

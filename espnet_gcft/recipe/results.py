@@ -20,6 +20,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from espnet_gcft.recipe.init_model import describe_init
 from espnet_gcft.scoring.score import F1_METRICS, ScoredDecode, load_decode
 from espnet_gcft.scoring.stats import error_rate, mcnemar_exact, paired_bootstrap
 from espnet_gcft.scoring.trn import ScoringError
@@ -184,12 +185,3 @@ def run_facts(context_dir: Path, exp_dir: Path, test_set: str, context_prompt: s
                 describe_init(param) for param in loaded.get("init_param") or [])
     return facts
 
-
-def describe_init(param: str) -> str:
-    """ESPnet's ``--init_param`` for a reader: ``path:::excluded`` (gcft.sh --init_model with
-    another token list) is the checkpoint and the layers that kept their random init."""
-    path, _, excluded = param.partition(":::")
-    if not excluded:
-        return f"`{path}`"
-    layers = ", ".join(f"`{name}`" for name in excluded.split(","))
-    return f"`{path}` (another token list: {layers} at random init)"
