@@ -326,7 +326,8 @@ def test_ner_run_fine_tunes_the_asr_pretraining(recipe, full_run, tmp_path_facto
     """./run.sh --task ner after the asr run: no pretraining of its own; its variants start
     from the asr run's exp/pretrain (--init_model), every parameter taken over but the CTC
     output layer, since the NER token list is another (sentencepiece, the tags whole, built
-    through bin/spm_train); it decodes, and a rerun finds the training up to date."""
+    through bin/spm_train); it decodes, a rerun finds the training up to date and one
+    starting from another model trains again."""
     import torch
 
     from espnet_gcft.asr.task import GCFTTask
@@ -366,3 +367,9 @@ def test_ner_run_fine_tunes_the_asr_pretraining(recipe, full_run, tmp_path_facto
             assert torch.equal(loaded[key], value), key
     rerun = run(copy, *args, "--stage", "6", "--stop_stage", "6").stdout
     assert "exp_ner/baseline is up to date" in rerun
+    # another model to start from: the training is redone
+    other = run(copy, *args, "--init_model", "exp/baseline/valid.loss.ave.pth",
+                "--stage", "6", "--stop_stage", "6").stdout
+    assert "exp_ner/baseline is out of date (its options or inputs changed)" in other
+    assert yaml.safe_load((exp / "config.yaml").read_text())["init_param"] == [
+        "exp/baseline/valid.loss.ave.pth:::ctc.ctc_lo,decoder.embed,decoder.output_layer"]
