@@ -88,15 +88,16 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "egs2" / "TEMPLATE" / "gcft1" / "conf" / "ssl_base"
 # In the order the processes run: baseline and gcaf side by side (the pair with targets).
 VARIANTS = ("baseline", "gcaf", "audio_gcaf", "inject_gt", "audio_inject", "gen_inject")
-# variant: (training config, context source: text embedding or upstream audio embedding)
-SETUP = {
-    "baseline": ("train_baseline.yaml", None),
-    "inject_gt": ("train_inject_gt.yaml", "text"),
-    "gen_inject": ("train_gen_inject.yaml", "text"),
-    "gcaf": ("train_gcaf.yaml", "text"),
-    "audio_inject": ("train_inject_gt.yaml", "audio"),
-    "audio_gcaf": ("train_gcaf.yaml", "audio"),
-}
+
+
+def context_kind(variant: str):
+    """What a variant's context embedding is made from: "text", "audio" or None (registry)."""
+    from espnet_gcft.recipe.variants import get_variant
+
+    context = get_variant(variant).context
+    return None if context == "none" else "audio" if context == "prev_audio" else "text"
+
+
 PROMPT = "next_sentence"  # gcft.sh's default context_prompt (first of its prompts)
 TOKENS = ["<blank>", "<unk>"] + list("abcdefghijklmnopqrstuvwxyz'") + ["<space>", "<sos/eos>"]
 SENTENCES = [
@@ -141,8 +142,10 @@ def prepare(work: Path, args: argparse.Namespace) -> dict:
             "audio": AutoConfig.from_pretrained(ssl_dir).hidden_size}
     exps, built = {}, {}
     for variant in VARIANTS:
-        config_name, source = SETUP[variant]
-        config = yaml.safe_load((CONF / config_name).read_text())
+        from espnet_gcft.recipe.variants import get_variant
+
+        source = context_kind(variant)
+        config = yaml.safe_load((CONF / get_variant(variant).config).read_text())
         config["frontend_conf"] = {
             "frontend_conf": {"upstream": "hf_wav2vec2_custom", "path_or_url": str(ssl_dir)},
             "multilayer_feature": True,
@@ -264,11 +267,14 @@ def infer_child(variant: str, plan: dict) -> dict:
     start = time.perf_counter()
     s2t = GCFTSpeech2Text.from_pretrained(plan["exps"][variant], decode_mode="greedy")
     loaded = [s2t.asr_model]
-    source = SETUP[variant][1] if s2t.context_mode == "inject" else None
+    from espnet_gcft.recipe.variants import get_variant
+
+    beside = get_variant(variant).runs_beside
+    source = context_kind(variant) if s2t.context_mode == "inject" else None
     if source == "text":
         encoder = TextEncoder(EMBEDDED_ENCODER, pooling="mean")
         loaded.append(encoder.model)
-    if variant == "gen_inject":
+    if "llm" in beside:
         backend = TransformersBackend(EMBEDDED_LLM)
         loaded.append(backend.model)
         prompt, params = BUILTIN_PROMPTS[PROMPT], GenerationParams(plan["max_new_tokens"])
@@ -287,7 +293,7 @@ def infer_child(variant: str, plan: dict) -> dict:
         if source is None:
             return None
         text = texts[i]
-        if variant == "gen_inject":
+        if "llm" in beside:
             raw = backend.generate([backend.render(prompt, text)], params)[0]
             text = clean_output(raw, prompt.user.format(previous=text))
         return encoder([text])[0] if text else np.zeros((0, encoder.dim), np.float32)
@@ -340,7 +346,7 @@ def train_steps(plan: dict, steps: int, batch_size: int) -> dict:
                     param.requires_grad_(False)
         triples = [(str(data / "wav.scp"), "speech", "sound"),
                    (str(data / "text"), "text", "text")]
-        if variant == "gcaf":
+        if context_kind(variant) is not None:
             triples.append((str(data / "context" / "emb_mean.scp"), "context", "kaldi_ark"))
         loader = GCFTTask.build_streaming_iterator(
             triples, GCFTTask.build_preprocess_fn(args, train=True),

@@ -16,8 +16,9 @@ Reads ``<exp_dir>/<variant>/decode_<set>[_<condition>]/`` (``score.json``,
   where a paired test against the baseline's ``gt`` decode applies, and the
   run's ``commit``, ``seed`` and ``command``;
 - ``--out``: the same as tables, headed by what the run used (read from its
-  outputs: the LLM from ``generation.jsonl``, the text encoder from
-  ``meta.json``, distill_weight from gcaf's config), the chart, the
+  outputs: the LLM from ``generation.jsonl``, the text encoder and the context
+  source from ``meta.json``, distill_weight from the config of the run's first
+  variant with a student, tagged for a sweep point), the chart, the
   parameters each variant runs at inference and the context reports;
 - ``--plot``: forced-choice accuracies and CER with their intervals.
 """
@@ -35,6 +36,7 @@ from espnet_gcft.errors import MissingInputError
 from espnet_gcft.fileio import write_text_atomic
 from espnet_gcft.recipe.results import METRICS, collect_records, run_facts
 from espnet_gcft.recipe.results_report import chart, inference_params, results_markdown
+from espnet_gcft.recipe.variants import Layout
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -55,6 +57,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pooling", default="mean")
     parser.add_argument("--num_prev", type=int, default=1)
     parser.add_argument("--prev_mode", choices=("join", "rows"), default="join")
+    parser.add_argument("--context_tag", default="", help="gcft.sh --context_tag (names the generated source)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--command", default="", help="the command line of the run")
     parser.add_argument("--extra_records", type=Path, nargs="*", default=[],
@@ -97,7 +100,9 @@ def main(argv=None) -> None:
             extra = json.loads(path.read_text())
             records += extra
             test_sets += [s for s in dict.fromkeys(r["set"] for r in extra) if s not in test_sets]
-        facts = run_facts(args.context_dir, args.exp_dir, args.test_sets[0], args.context_prompt,
+        layout = Layout(num_prev=args.num_prev, prev_mode=args.prev_mode,
+                        context_prompt=args.context_prompt, context_tag=args.context_tag)
+        facts = run_facts(args.context_dir, args.exp_dir, args.variants, args.test_sets[0], layout,
                           args.pooling)
         params = inference_params(args.exp_dir, args.variants, args.model_file, facts["llm"],
                                   facts["text_encoder"])
@@ -106,9 +111,10 @@ def main(argv=None) -> None:
         header = "\n".join([
             "# RESULTS", "",
             f"{date.today().isoformat()}, task `{args.task}`, commit `{commit}`, seed {args.seed}. "
-            f"LLM `{facts['llm'] or 'none'}` with prompt `{args.context_prompt}`, num_prev "
+            f"LLM `{facts['llm'] or 'none'}` with prompt `{args.context_prompt}`, context source "
+            f"`{facts['source'] or 'none'}`, num_prev "
             f"{args.num_prev} ({args.prev_mode}); text encoder `{facts['text_encoder'] or 'none'}` ({args.pooling}); "
-            f"gcaf distill_weight {facts['distill_weight'] or 'n/a'}; "
+            f"distill_weight {facts['distill_weight'] or 'n/a'}; "
             + (f"every variant fine-tuned from {facts['init_param']}; " if facts["init_param"]
                else "")
             + f"decoded with `{args.model_file}`.", "",

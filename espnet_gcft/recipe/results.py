@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from espnet_gcft.recipe.init_model import describe_init
+from espnet_gcft.recipe.variants import BASELINE, Layout, decode_dir, variant_of
 from espnet_gcft.scoring.score import F1_METRICS, ScoredDecode, load_decode
 from espnet_gcft.scoring.stats import error_rate, mcnemar_exact, paired_bootstrap
 from espnet_gcft.scoring.trn import ScoringError
@@ -45,27 +46,8 @@ METRICS = {
 }
 # shares that are not "right answers": no paired test against the baseline
 UNTESTED = ("context_word_alt", "context_word_other")
-NEEDS = {
-    "baseline": "audio",
-    "inject_gt": "audio + previous transcript + text encoder",
-    "gen_inject": "audio + previous transcript + LLM + text encoder",
-    "gcaf": "audio (student predicts the context)",
-    "audio_inject": "audio + previous audio + frozen upstream",
-    "audio_gcaf": "audio (student predicts the audio context)",
-}
-
-
-def base_variant(name: str) -> str:
-    """The variant a (possibly tagged) exp dir name trains: ``inject_gt_rows3`` -> ``inject_gt``."""
-    known = sorted(NEEDS, key=len, reverse=True)
-    return next((v for v in known if name == v or name.startswith(v + "_")), name)
 RECORD_KEYS = ("variant", "set", "condition", "metric", "value", "ci_low", "ci_high", "n",
                "p_vs_baseline")
-
-
-def decode_dir(exp_dir: Path, variant: str, dset: str, condition: str) -> Path:
-    suffix = "" if condition == "gt" else f"_{condition}"
-    return exp_dir / variant / f"decode_{dset}{suffix}"
 
 
 class Decodes:
@@ -135,8 +117,8 @@ def collect_records(exp_dir: Path, raw_dir: Path, variants: List[str], test_sets
                                        "is missing: run stage 7")
                     continue
                 baseline = None
-                if variant != "baseline" and decodes.score("baseline", dset, "gt") is not None:
-                    baseline = decodes.units("baseline", dset, "gt")
+                if variant != BASELINE and decodes.score(BASELINE, dset, "gt") is not None:
+                    baseline = decodes.units(BASELINE, dset, "gt")
                 intervals = scores.get("intervals", {})
                 for metric in METRICS[task]:
                     if metric not in scores:
@@ -146,7 +128,7 @@ def collect_records(exp_dir: Path, raw_dir: Path, variants: List[str], test_sets
                     if baseline is not None and metric not in UNTESTED:
                         p = paired_p(metric, decodes.units(variant, dset, condition), baseline,
                                      decode_dir(exp_dir, variant, dset, condition),
-                                     decode_dir(exp_dir, "baseline", dset, "gt"), sclite)
+                                     decode_dir(exp_dir, BASELINE, dset, "gt"), sclite)
                         if p is not None:
                             record["p_vs_baseline"] = p
                     records.append(record)
@@ -158,30 +140,41 @@ def collect_records(exp_dir: Path, raw_dir: Path, variants: List[str], test_sets
     return records
 
 
-def run_facts(context_dir: Path, exp_dir: Path, test_set: str, context_prompt: str,
-              pooling: str) -> Dict[str, Optional[str]]:
-    """What the run used, read from its outputs: LLM, text encoder, distillation weight."""
+def run_facts(context_dir: Path, exp_dir: Path, variants: List[str], test_set: str,
+              layout: Layout, pooling: str) -> Dict[str, Optional[str]]:
+    """What the run used, read from its own outputs: its variants' exp dirs (tagged
+    for a sweep point) and the context sources its options name (``layout``).
+
+    ``llm``: the models of the generated source's ``generation.jsonl``;
+    ``text_encoder``: the encoder of its sources' ``meta.json``; ``source``: the
+    generated context source (or the previous transcript's); ``distill_weight``:
+    from the config of the run's first variant with a student; ``init_param``:
+    what its variants started from.
+    """
+    import yaml
+
     facts: Dict[str, Optional[str]] = {"llm": None, "text_encoder": None, "distill_weight": None,
-                                       "init_param": None}
-    records = context_dir / test_set / f"gen_{context_prompt}" / "generation.jsonl"
+                                       "init_param": None, "source": None}
+    generated = layout.gen_source(layout.context_prompt)
+    records = context_dir / test_set / generated / "generation.jsonl"
     if records.is_file():
         with open(records, encoding="utf-8") as f:
             models = {json.loads(line).get("model") for line in f if line.strip()}
         facts["llm"] = ", ".join(sorted(m.split("#")[0] for m in models if m))
-    for source in ("prev_gt", f"gen_{context_prompt}"):
+    for source in (layout.prev_source, generated):
         meta = context_dir / test_set / source / "meta.json"
         if meta.is_file():
             entry = json.loads(meta.read_text()).get(f"emb_{pooling}", {})
             facts["text_encoder"] = entry.get("encoder", facts["text_encoder"])
-    import yaml
-
-    for variant in ("gcaf", "baseline"):
-        config = exp_dir / variant / "config.yaml"
-        if config.is_file():
-            loaded = yaml.safe_load(config.read_text())
-            if variant == "gcaf":
-                facts["distill_weight"] = str((loaded.get("model_conf") or {}).get("distill_weight"))
-            facts["init_param"] = facts["init_param"] or ", ".join(
-                describe_init(param) for param in loaded.get("init_param") or [])
+            facts["source"] = source + layout.rows_suffix
+    for name in variants:
+        config = exp_dir / name / "config.yaml"
+        variant = variant_of(name)
+        if variant is None or not config.is_file():
+            continue
+        loaded = yaml.safe_load(config.read_text())
+        if variant.has_student and facts["distill_weight"] is None:
+            facts["distill_weight"] = str((loaded.get("model_conf") or {}).get("distill_weight"))
+        facts["init_param"] = facts["init_param"] or ", ".join(
+            describe_init(param) for param in loaded.get("init_param") or [])
     return facts
-

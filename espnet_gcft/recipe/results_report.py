@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from espnet_gcft.recipe.conditions import DEGRADED
-from espnet_gcft.recipe.results import NEEDS, base_variant
+from espnet_gcft.recipe.variants import variant_of
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +66,15 @@ def inference_params(exp_dir: Path, variants: List[str], model_file: str, llm: O
     """Parameters each variant runs at inference: its model plus what it needs besides."""
     encoder = count_hf_params(text_encoder, causal_lm=False)
     llm_count = count_hf_params(llm, causal_lm=True) if any(
-        base_variant(v) == "gen_inject" for v in variants) else None
+        "llm" in _beside(v) for v in variants) else None
     params = {}
     for variant in variants:
         checkpoint = exp_dir / variant / model_file
         own = count_checkpoint_params(checkpoint)
-        # audio_inject runs a frozen copy of the upstream on the previous audio
-        upstream = count_checkpoint_params(checkpoint, "frontend.upstream.")
-        extra = {"inject_gt": [encoder], "gen_inject": [encoder, llm_count],
-                 "audio_inject": [upstream]}.get(base_variant(variant), [])
+        counts = {"text_encoder": encoder, "llm": llm_count,
+                  # audio context: a frozen copy of the upstream on the previous audio
+                  "upstream": count_checkpoint_params(checkpoint, "frontend.upstream.")}
+        extra = [counts[name] for name in _beside(variant)]
         params[variant] = None if own is None or None in extra else own + sum(extra)
     return params
 
@@ -118,6 +118,17 @@ def _table(records: List[dict], metrics: List[str], dset: str) -> List[str]:
 DEGRADATION_METRICS = ["homophone_acc_P", "homophone_acc_W", "wer"]
 
 
+def _beside(name: str):
+    variant = variant_of(name)
+    return variant.runs_beside if variant is not None else ()
+
+
+def _has_student(name: str) -> bool:
+    """A (tagged) variant that reads no context at inference: its student replaces it."""
+    variant = variant_of(name)
+    return variant is not None and variant.has_student
+
+
 def degradation_series(records: List[dict], dset: str) -> Dict[str, Dict[str, Dict[str, list]]]:
     """``{mode: {metric: {variant: [(p, record or None), ...]}}}`` for the degraded decodes of a set.
 
@@ -138,7 +149,7 @@ def degradation_series(records: List[dict], dset: str) -> Dict[str, Dict[str, Di
         ps = [0.0] + sorted(f for f in names if f > 0)
         for metric in DEGRADATION_METRICS:
             for variant in variants:
-                context_free = base_variant(variant) in ("gcaf", "audio_gcaf")
+                context_free = _has_student(variant)
                 if not context_free and not any((variant, names[p], metric) in by_key for p in ps[1:]):
                     continue
                 points = [(p, by_key.get((variant, "gt" if p == 0 or context_free else names[p], metric)))
@@ -159,7 +170,7 @@ def degradation_table(records: List[dict], dset: str) -> List[str]:
                 cells = []
                 for _, record in points:
                     cells += [_cell(record), _p(record.get("p_vs_baseline"))] if record else ["", ""]
-                context_free = base_variant(variant) in ("gcaf", "audio_gcaf")
+                context_free = _has_student(variant)
                 note = " (no context at inference: one decode)" if context_free else ""
                 rows.append(f"| {variant}{note} | " + " | ".join(cells) + " |")
             n = next((r.get("n") for r in records if r["set"] == dset and r["metric"] == metric), None)
@@ -190,7 +201,7 @@ def results_markdown(records: List[dict], test_sets: List[str], header: str,
     variants = list(dict.fromkeys(r["variant"] for r in records))
     lines += ["## Cost at inference", "", "| variant | params at inference | needs at inference |",
               "|---|---|---|"]
-    lines += [f"| {v} | {_millions(params.get(v))} | {NEEDS.get(base_variant(v), '')} |"
+    lines += [f"| {v} | {_millions(params.get(v))} | {variant_of(v).needs if variant_of(v) else ''} |"
               for v in variants]
     if context_table:
         lines += ["", "## Context sources", "", context_table]
