@@ -11,6 +11,7 @@ Any other name is passed to transformers unchanged (a local dir or a hub name).
 """
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -46,3 +47,36 @@ def resolve_model(name: str, gguf_file: Optional[str] = None) -> Tuple[str, Opti
     package, subdir, embedded_gguf, requirement = _EMBEDDED[name]
     path = _package_dir(package, requirement) / subdir
     return str(path), gguf_file or embedded_gguf
+
+
+def check_model_available(name: str, gguf_file: Optional[str] = None) -> Optional[str]:
+    """Why ``name`` cannot be loaded here (None: it can), without loading it.
+
+    An embedded name needs its package; a local dir must exist (with the GGUF
+    file in it, if one is named); any other name is a hub name, which loads
+    offline (``HF_HUB_OFFLINE=1``, what the recipes set) only from the Hugging
+    Face cache.
+    """
+    if name in _EMBEDDED:
+        try:
+            path, embedded = resolve_model(name, gguf_file)
+        except ModelNotFound as error:
+            return str(error)
+        return None if embedded is None or (Path(path) / embedded).is_file() else \
+            f"{embedded} is not in {path}"
+    if Path(name).is_dir():
+        if gguf_file and not (Path(name) / gguf_file).is_file():
+            return f"no GGUF file {gguf_file} in {name}"
+        return None
+    if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
+        return f"no such model directory: {name}"
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("1", "true", "yes"):
+        return None  # downloaded when it is loaded
+    from huggingface_hub import try_to_load_from_cache
+
+    wanted = gguf_file or "config.json"
+    if isinstance(try_to_load_from_cache(name, wanted), str):
+        return None
+    return (f"{name} is neither an embedded model ({', '.join(_EMBEDDED)}), a local directory, "
+            f"nor in the Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it: "
+            f"download it first (huggingface-cli download {name}) or give its directory")

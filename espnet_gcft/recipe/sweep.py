@@ -9,12 +9,14 @@ untagged baseline's decode) and gains ``point`` (the tag, or the dir name of
 a reference) and ``settings`` (key -> value).
 """
 
+from dataclasses import dataclass
 import json
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from espnet_gcft.errors import InputError, MissingInputError
-from espnet_gcft.recipe.results import base_variant, collect_records
+from espnet_gcft.recipe.results import collect_records
+from espnet_gcft.recipe.variants import base_variant
 from espnet_gcft.scoring.score import F1_METRICS
 
 # what a sweep table shows, in this order, when present
@@ -196,3 +198,85 @@ def sweep_chart(records: List[dict], out: Path, columns: int = 4) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
     plt.close(fig)
+
+
+# ---- the points of a sweep (sweep.sh) ----
+
+# key -> (its values' spec: a gcft.sh option or a spec of its own, run.sh options with {v} and
+# {i} (the value and its 1-based index), the tag of one setting); "train:" options are
+# ESPnet training options, gathered into one --variant_train_args
+SWEEP_KEYS = {
+    "distill_weight": ("[float >= 0] the distillation weight alpha", "train:--model_conf=distill_weight={v}", "dw{v}"),
+    "attention_dim": ("[int >= 1] the fusion's attention size", "train:--context_fusion_conf=attention_dim={v}", "att{v}"),
+    "pooling": ("pooling", "--pooling {v}", "{v}"),
+    "num_prev": ("num_prev", "--num_prev {v}", "n{v}"),
+    "prev_mode": ("prev_mode", "--prev_mode {v}", "{v}"),
+    "context_prompt": ("context_prompt", "--prompts {v} --context_prompt {v}", "{v}"),
+    "llm": ("llm", "--llm {v} --context_tag llm{i}", "llm{i}"),
+    "train_degrade": ("train_degrade", "--train_degrade {v}", "train_{v}"),
+    "seed": ("seed", "--seed {v}", "seed{v}"),
+}
+
+
+@dataclass
+class Point:
+    """One point of a sweep: its tag, settings and run.sh options."""
+
+    tag: str
+    settings: List[Tuple[str, str]]
+    options: List[str]
+    train_args: List[str]
+
+    def run_options(self) -> List[str]:
+        return self.options + (["--variant_train_args", " ".join(self.train_args)]
+                               if self.train_args else [])
+
+
+def _key_option(key: str, gcft_script: Path):
+    """The Option that checks a grid key's values."""
+    from espnet_gcft.recipe.options import Option, parse_spec, read_block
+
+    spec = SWEEP_KEYS[key][0]
+    if spec.startswith("["):
+        spec, meaning = spec[1:].split("] ", 1)
+        return parse_spec(Option(key, "", spec, meaning), f"sweep key {key}")
+    return next(o for o in read_block(gcft_script) if o.name == spec)
+
+
+def plan_points(grids: Sequence[str], gcft_script: Path) -> List[Point]:
+    """Every combination of the grids' values, checked: an unknown key, a value its
+    spec refuses or an empty grid is a :class:`SweepError` naming it."""
+    from itertools import product
+
+    from espnet_gcft.recipe.options import check_value
+
+    if not grids:
+        raise SweepError("no --grid: a sweep needs key=\"values\"")
+    axes = []
+    for grid in grids:
+        key, sep, text = grid.partition("=")
+        values = text.split()
+        if not sep or not values:
+            raise SweepError(f"--grid wants key=\"values\", got {grid!r}")
+        if key not in SWEEP_KEYS:
+            raise SweepError(f"--grid {grid!r}: cannot sweep {key} (keys: {' '.join(SWEEP_KEYS)})")
+        option = _key_option(key, gcft_script)
+        for value in values:
+            reason = check_value(option, value, {}, gcft_script)
+            if reason is not None:
+                raise SweepError(f"--grid {grid!r}: {key}={value} {reason}; allowed: "
+                                 f"[{option.spec}] ({option.meaning})")
+        axes.append([(key, value, index) for index, value in enumerate(values, 1)])
+    points = []
+    for combo in product(*axes):
+        options, train_args, tags = [], [], []
+        for key, value, index in combo:
+            _, template, tag = SWEEP_KEYS[key]
+            words = template.format(v=value, i=index).split()
+            if words[0].startswith("train:"):
+                train_args.append(words[0][len("train:"):])
+            else:
+                options += words
+            tags.append(tag.format(v=value, i=index))
+        points.append(Point("_".join(tags), [(k, v) for k, v, _ in combo], options, train_args))
+    return points
