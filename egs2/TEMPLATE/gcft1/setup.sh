@@ -36,7 +36,9 @@ for name in gcft.sh sweep.sh cmd.sh path.sh utils scripts; do
     ln -s "../../TEMPLATE/gcft1/${name}" "${name}"
 done
 mkdir -p conf local
-for variant in baseline inject_gt gen_inject gcaf audio_inject audio_gcaf; do
+# shellcheck source=path.sh
+. "${template}/path.sh"  # the venv: the variants come from the registry
+for variant in $(python3 -m espnet_gcft.bin.variants --names); do
     ln -s "../../../TEMPLATE/gcft1/conf/ssl_base/train_${variant}.yaml" "conf/train_${variant}.yaml"
 done
 ln -s ../../../TEMPLATE/gcft1/conf/ssl_base/decode.yaml conf/decode.yaml
@@ -60,8 +62,8 @@ set -euo pipefail
 . ./db.sh
 
 # <options>
-corpus_dir=${CORPUS_DIR}  # the release root (db.sh)
-task=asr                 # asr | ner | sentiment: what data/<set>/text holds
+corpus_dir=${CORPUS_DIR}  # [path] the release root (db.sh)
+task=asr                 # [asr|ner|sentiment] what data/<set>/text holds
 # </options>
 . utils/parse_options.sh
 
@@ -70,6 +72,9 @@ task=asr                 # asr | ner | sentiment: what data/<set>/text holds
 #    utt2spk, and transcript ("<utt> <plain words>") when text carries NER tags
 #    or a sentiment label. Utterance ids must sort in session order, or give
 #    make_utt2prev an utt2session file (--order file).
+# (check that ${corpus_dir} holds the corpus before this line: gcft.sh runs this script with
+# GCFT_CHECK_ONLY=1 before its first stage, to stop a run whose corpus is missing at once)
+[ -z "${GCFT_CHECK_ONLY:-}" ] || exit 0
 echo "$0: fill in how data/<set> is made from ${corpus_dir} (see the other recipes' local/data.sh)" >&2
 exit 1
 

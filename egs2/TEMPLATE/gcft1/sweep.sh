@@ -45,15 +45,15 @@ log() {
 }
 
 # <options>
-variants=""              # variants trained at every point (e.g. gcaf)
-grid=""                  # key=values (repeat --grid for a product; see the header)
-reference=""             # existing exp dirs as points: "<dir>:key=value[,key=value]" (repeat)
-name=sweep               # the sweep's name: results in RESULTS_<name>.{md,json,png}, points in <sweep_dir>/
-sweep_dir=""             # where each point's RESULTS goes (default: <expdir>/<name>)
-expdir=exp               # the recipe's exp dir (as given to run.sh)
-runner=./run.sh          # the recipe's run script
-results=""               # default: RESULTS_<name>.md (.json and .png beside it)
-jobs=1                   # points run side by side (their output lines prefixed with [<point>])
+variants=""              # [variants] variants trained at every point (e.g. gcaf)
+grid=""                  # [text] key=values (repeat --grid for a product; see the header)
+reference=""             # [text] existing exp dirs as points: "<dir>:key=value[,key=value]" (repeat)
+name=sweep               # [name] the sweep's name: results in RESULTS_<name>.{md,json,png}, points in <sweep_dir>/
+sweep_dir=""             # [path or empty] where each point's RESULTS goes (default: <expdir>/<name>)
+expdir=exp               # [path] the recipe's exp dir (as given to run.sh)
+runner=./run.sh          # [command] the recipe's run script
+results=""               # [md path or empty] default: RESULTS_<name>.md (.json and .png beside it)
+jobs=1                   # [int >= 1] points run side by side (their output lines prefixed with [<point>])
 # </options>
 
 command_line="$0 $*"
@@ -74,7 +74,7 @@ done
 set -- "${args[@]+"${args[@]}"}"
 . ./path.sh
 . utils/parse_options.sh
-if [ $# -ne 0 ] || [ -z "${variants}" ] || [ "${#grids[@]}" -eq 0 ] || ! [[ "${jobs}" =~ ^[1-9][0-9]*$ ]]; then
+if [ $# -ne 0 ]; then
     echo "${help_message}" >&2
     exit 2
 fi
@@ -82,58 +82,19 @@ fi
 [ -n "${reference}" ] && references+=("${reference}")
 sweep_dir=${sweep_dir:-${expdir}/${name}}
 results=${results:-RESULTS_${name}.md}
-
-# point_options <key> <value> <index>: the run.sh options of one setting ("train:" words
-# are ESPnet training options, gathered into one --train_args)
-point_options() {
-    case "$1" in
-        distill_weight) echo "train:--model_conf=distill_weight=$2" ;;
-        attention_dim) echo "train:--context_fusion_conf=attention_dim=$2" ;;
-        pooling|num_prev|prev_mode|train_degrade|seed) echo "--$1 $2" ;;
-        context_prompt) echo "--prompts $2 --context_prompt $2" ;;
-        llm) echo "--llm $2 --context_tag llm$3" ;;
-        *) echo "$0: cannot sweep $1 (distill_weight attention_dim pooling num_prev prev_mode" \
-               "context_prompt llm train_degrade seed)" >&2; return 2 ;;
-    esac
-}
-# point_tag <key> <value> <index>: a short name for a setting (part of the exp dir names)
-point_tag() {
-    case "$1" in
-        distill_weight) echo "dw$2" ;;
-        attention_dim) echo "att$2" ;;
-        pooling) echo "$2" ;;
-        num_prev) echo "n$2" ;;
-        prev_mode) echo "$2" ;;
-        context_prompt) echo "$2" ;;
-        llm) echo "llm$3" ;;
-        train_degrade) echo "train_$2" ;;
-        seed) echo "seed$2" ;;
-    esac
-}
-
-# every combination of the grids: lines of "key=value<TAB>key=value..." with value indices
-combos=("")
-for entry in "${grids[@]}"; do
-    key=${entry%%=*}
-    values=${entry#*=}
-    [ "${key}" != "${entry}" ] && [ -n "${values// /}" ] || { echo "$0: --grid wants key=\"values\", got ${entry}" >&2; exit 2; }
-    point_options "${key}" x 0 > /dev/null || exit 2
-    next=()
-    for combo in "${combos[@]}"; do
-        index=0
-        for value in ${values}; do
-            index=$((index + 1))
-            next+=("${combo:+${combo}	}${key}=${value}=${index}")
-        done
-    done
-    combos=("${next[@]}")
+# every point (the product of the grids), each key and value checked before the first starts:
+# lines of "<tag><TAB><key=value,...><TAB><run.sh options>"
+grid_args=()
+for entry in "${grids[@]+"${grids[@]}"}"; do grid_args+=(--grid "${entry}"); done
+plan_text=$(python3 -m espnet_gcft.bin.sweep_plan --gcft ./gcft.sh --variants "${variants}" \
+    "${grid_args[@]+"${grid_args[@]}"}") || exit 2
+mapfile -t plan <<< "${plan_text}"
+for ref in "${references[@]+"${references[@]}"}"; do
+    [[ "${ref}" == *:*=* ]] || { echo "$0: --reference wants <exp dir>:key=value[,key=value], got ${ref}" >&2; exit 2; }
 done
-
-# variants that use no generated context need no LLM run at a point
-needs_llm=false
-for variant in ${variants}; do
-    case "${variant}" in gen_inject|gcaf) needs_llm=true ;; esac
-done
+# shellcheck source=scripts/lib/jobs.sh
+. scripts/lib/jobs.sh
+trap_interrupts
 
 mkdir -p "${sweep_dir}"
 points=()
@@ -145,59 +106,30 @@ run_point() {
         --context_report false "$@" --tag "${tag}" \
         --results "${sweep_dir}/${tag}/RESULTS.md" "${point_args[@]+"${point_args[@]}"}"
 }
-declare -A running=()  # pid of a point's subshell -> its tag
-failed=()
-wait_point() {
-    local pid status=0
-    wait -n -p pid || status=$?
-    if [ "${status}" -ne 0 ]; then
-        failed+=("${running[${pid}]}")
-        log "Sweep point ${running[${pid}]} failed (exit code ${status})"
-    else
-        log "Sweep point ${running[${pid}]} finished"
-    fi
-    unset "running[${pid}]"
+# (with --jobs N) its output lines prefixed with [<tag>]
+prefixed_point() {
+    local tag=$1
+    set -o pipefail
+    run_point "$@" 2>&1 | sed -u "s/^/[${tag}] /"
 }
-for combo in "${combos[@]}"; do
-    options=()
-    train_args=""
-    tags=()
-    settings=()
-    IFS=$'\t' read -r -a parts <<< "${combo}"
-    for part in "${parts[@]}"; do
-        key=${part%%=*}; rest=${part#*=}; value=${rest%=*}; index=${rest##*=}
-        read -r -a opts <<< "$(point_options "${key}" "${value}" "${index}")"
-        if [[ "${opts[0]}" == train:* ]]; then
-            train_args+="${train_args:+ }${opts[0]#train:}"
-        else
-            options+=("${opts[@]}")
-        fi
-        tags+=("$(point_tag "${key}" "${value}" "${index}")")
-        settings+=("${key}=${value}")
-    done
-    tag=$(IFS=_; echo "${tags[*]}")
-    extra=()
-    "${needs_llm}" || extra=(--prompts "")
-    # the variants' training only: the shared pretraining stays the recipe's
-    [ -n "${train_args}" ] && options+=(--variant_train_args "${train_args}")
+point_done() {
+    if [ "$2" -ne 0 ]; then log "Sweep point $1 failed (exit code $2)"; else log "Sweep point $1 finished"; fi
+}
+pool_done_hook=point_done
+for line in "${plan[@]}"; do
+    IFS=$'\t' read -r tag settings options <<< "${line}"
+    eval "opts=(${options})"
     mkdir -p "${sweep_dir}/${tag}"
-    points+=(--point "${tag}" "$(IFS=,; echo "${settings[*]}")")
-    while [ "${#running[@]}" -ge "${jobs}" ]; do wait_point; done  # (none run with --jobs 1)
-    log "Sweep point ${tag} (${settings[*]}): ${runner} ... --tag ${tag}$([ "${jobs}" -eq 1 ] || echo " (output lines: [${tag}])")"
+    points+=(--point "${tag}" "${settings}")
+    log "Sweep point ${tag} (${settings//,/ }): ${runner} ... --tag ${tag}$([ "${jobs}" -eq 1 ] || echo " (output lines: [${tag}])")"
     if [ "${jobs}" -eq 1 ]; then
-        run_point "${tag}" "${extra[@]+"${extra[@]}"}" "${options[@]+"${options[@]}"}"
-        continue
+        run_point "${tag}" "${opts[@]+"${opts[@]}"}"
+    else
+        pool_run "${jobs}" "${tag}" prefixed_point "${tag}" "${opts[@]+"${opts[@]}"}"
     fi
-    (
-        set -o pipefail
-        run_point "${tag}" "${extra[@]+"${extra[@]}"}" "${options[@]+"${options[@]}"}" 2>&1 \
-            | sed -u "s/^/[${tag}] /"
-    ) &
-    running[$!]=${tag}
 done
-while [ "${#running[@]}" -gt 0 ]; do wait_point; done
-if [ "${#failed[@]}" -gt 0 ]; then
-    echo "$0: sweep ${name}: point(s) ${failed[*]} failed; their output is above, prefixed [<point>]; the same command redoes only what is not up to date" >&2
+if ! pool_drain; then
+    echo "$0: sweep ${name}: point(s) ${pool_failed[*]} failed; their output is above, prefixed [<point>]; the same command redoes only what is not up to date" >&2
     exit 1
 fi
 for ref in "${references[@]+"${references[@]}"}"; do

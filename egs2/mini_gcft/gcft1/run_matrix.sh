@@ -22,7 +22,7 @@ log() {
 }
 
 # <options>
-step=1                   # first step to run (1-6)
+step=1                   # [int 1-6] first step to run
 # </options>
 help_message="Usage: $0 [--step N]"
 . ./path.sh

@@ -6,16 +6,22 @@
 #
 #   # <options>
 #   # == General ==
-#   stage=1          # first stage to run
-#   nj=4             # parallel jobs
+#   stage=1          # [int 1-8] first stage to run
+#   nj=4             # [int >= 1] parallel jobs
 #   # </options>
 #   . utils/parse_options.sh
 #
 # Each --name must be one of the declared variables (dashes count as
 # underscores); --help prints the list with defaults and meanings, generated
 # from the declarations themselves, so help and options cannot drift apart.
-# An unknown option or a missing value prints the help and exits with status 2.
-# Positional arguments are left in "$@".
+# The bracket that opens a meaning is the option's spec: the values it allows
+# (espnet_gcft/recipe/options.py); once parsed, every value is checked against
+# its spec, and a value it refuses stops the script with one line naming the
+# option, the value and the spec (exit status 2), before the script does any
+# work. An unknown option or a missing value prints the help and exits with
+# status 2. Positional arguments are left in "$@". gcft.sh runs local/data.sh
+# with GCFT_CHECK_ONLY=1 before its first stage: a local/data.sh checks its
+# options and its corpus, then stops there (exit status 0) without writing.
 
 __gcft_help() {
     local script=$1
@@ -80,4 +86,7 @@ while [ $# -gt 0 ]; do
     printf -v "${__gcft_name}" '%s' "${__gcft_value}"
 done
 set -- "${__gcft_args[@]+"${__gcft_args[@]}"}"
-unset __gcft_args __gcft_name __gcft_value __gcft_declared
+__gcft_values=()
+for __gcft_name in ${__gcft_declared}; do __gcft_values+=("${__gcft_name}=${!__gcft_name}"); done
+"${python:-python3}" -m espnet_gcft.bin.check_options --script "$0" "${__gcft_values[@]}" || exit 2
+unset __gcft_args __gcft_name __gcft_value __gcft_declared __gcft_values

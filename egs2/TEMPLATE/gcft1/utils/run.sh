@@ -65,34 +65,18 @@ run_one() {
     return "${status}"
 }
 
-declare -A pids=()
-failed=()
-wait_one() {  # wait for any job; record a failure
-    local done_pid index
-    set +e
-    wait -n -p done_pid
-    local status=$?
-    set -e
-    for index in "${!pids[@]}"; do
-        if [ "${pids[${index}]}" = "${done_pid}" ]; then
-            unset "pids[${index}]"
-            [ "${status}" -eq 0 ] || failed+=("${index}")
-            return
-        fi
-    done
-}
-
-trap 'kill ${pids[*]:-} 2>/dev/null || true' INT TERM
+# shellcheck source=scripts/lib/jobs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/jobs.sh"
+trap_interrupts
 for ((index = first; index <= last; index++)); do
-    while [ "${#pids[@]}" -ge "${max_jobs}" ]; do wait_one; done
-    run_one "${index}" "$@" &
-    pids[${index}]=$!
+    pool_run "${max_jobs}" "${index}" run_one "${index}" "$@"
 done
-while [ "${#pids[@]}" -gt 0 ]; do wait_one; done
-
-if [ "${#failed[@]}" -gt 0 ]; then
-    for index in $(printf '%s\n' "${failed[@]}" | sort -n); do
-        echo "$0: job ${index} failed, see $(substitute "${log_template}" "${index}")" >&2
+if ! pool_drain; then
+    for index in $(printf '%s\n' "${pool_failed[@]}" | sort -n); do
+        log=$(substitute "${log_template}" "${index}")
+        reason=$(last_error_line "${log}")
+        echo "$0: job ${index} failed: ${reason:-(no error line)} (log: ${log})" >&2
+        [ -z "${GCFT_FAILED_JOBS:-}" ] || printf '%s\t%s\n' "${log}" "${reason}" >> "${GCFT_FAILED_JOBS}"
     done
     exit 1
 fi

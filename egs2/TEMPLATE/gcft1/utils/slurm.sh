@@ -9,7 +9,8 @@
 # path (command first, exit status last), as utils/run.sh does. A single
 # <command> argument is a shell snippet (pipes etc.), several are one command.
 # The job runs in the current directory with the caller's environment (PATH,
-# venv: sbatch --export=ALL). Exits non-zero naming the failed tasks' logs.
+# venv: sbatch --export=ALL). Exits non-zero naming the failed tasks' logs and the
+# line of each that says why (also appended to $GCFT_FAILED_JOBS, as utils/run.sh does).
 # Ctrl-C (SIGINT) or SIGTERM cancels the job with scancel.
 # The job script and Slurm's own output (e.g. "CANCELLED DUE TO TIME LIMIT")
 # go to <log dir>/q/.
@@ -75,6 +76,8 @@ for ((i = 0; i < ${#args[@]}; i += 2)); do printf -v "${args[i]}" '%s' "${args[i
 # shellcheck source=utils/job_range.sh
 job_range_sh=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/job_range.sh
 . "${job_range_sh}"
+# shellcheck source=scripts/lib/jobs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/jobs.sh"  # last_error_line
 if job_range_parse "$1"; then shift; fi
 [ $# -ge 2 ] || usage
 first=${job_first} last=${job_last} var=${job_var}
@@ -211,10 +214,13 @@ if [ "${#failed[@]}" -gt 0 ]; then
     for index in "${failed[@]}"; do
         log=$(substitute "${log_template}" "${index}")
         if ended "${log}"; then
-            echo "$0: task ${index} of job ${job} failed, see ${log}" >&2
+            reason=$(last_error_line "${log}")
+            echo "$0: task ${index} of job ${job} failed: ${reason:-(no error line)} (log: ${log})" >&2
         else
-            echo "$0: task ${index} of job ${job} did not finish, see ${log} and ${log_dir}/q/${name}.${job}_${index}.out" >&2
+            reason="did not finish: $(last_error_line "${log_dir}/q/${name}.${job}_${index}.out")"
+            echo "$0: task ${index} of job ${job} ${reason} (log: ${log} and ${log_dir}/q/${name}.${job}_${index}.out)" >&2
         fi
+        [ -z "${GCFT_FAILED_JOBS:-}" ] || printf '%s\t%s\n' "${log}" "${reason}" >> "${GCFT_FAILED_JOBS}"
     done
     exit 1
 fi

@@ -9,12 +9,12 @@ set -euo pipefail
 . ./db.sh
 
 # <options>
-corpus_dir=${LIBRILIGHT}  # holds librispeech_finetuning/ and LibriSpeech/ (db.sh: LIBRILIGHT)
-task=asr                 # asr (the only task of this corpus)
-download=false           # true: download and unpack what is missing into --corpus_dir
-librilight_url=https://dl.fbaipublicfiles.com/librilight/data  # librispeech_finetuning.tgz (or a mirror)
-librispeech_url=https://www.openslr.org/resources/12  # LibriSpeech dev/test archives (or a mirror)
-nj=4                     # threads reading audio headers
+corpus_dir=${LIBRILIGHT}  # [path] holds librispeech_finetuning/ and LibriSpeech/ (db.sh: LIBRILIGHT)
+task=asr                 # [name] the target text (asr: the only task of this corpus)
+download=false           # [true|false] true: download and unpack what is missing into --corpus_dir
+librilight_url=https://dl.fbaipublicfiles.com/librilight/data  # [path] librispeech_finetuning.tgz (or a mirror)
+librispeech_url=https://www.openslr.org/resources/12  # [path] LibriSpeech dev/test archives (or a mirror)
+nj=4                     # [int >= 1] threads reading audio headers
 # </options>
 . utils/parse_options.sh
 if [ "${task}" != asr ]; then
@@ -29,6 +29,8 @@ for part in dev-clean dev-other test-clean test-other; do
 done
 if [ "${#archives[@]}" -gt 0 ]; then
     if [ "${download}" = true ]; then
+        # (gcft.sh checks the options before its first stage: no download then)
+        [ -z "${GCFT_CHECK_ONLY:-}" ] || exit 0
         for url in "${archives[@]}"; do
             scripts/download_corpus.sh "${url}" "${corpus_dir}"
         done
@@ -43,5 +45,6 @@ if [ "${#archives[@]}" -gt 0 ]; then
         exit 1
     fi
 fi
+[ -z "${GCFT_CHECK_ONLY:-}" ] || exit 0  # gcft.sh's check before its first stage ends here
 python3 -m espnet_gcft.bin.prepare_corpus --corpus librilight --corpus_dir "${corpus_dir}" \
     --out_dir data --nj "${nj}"

@@ -6,10 +6,11 @@ set -euo pipefail
 . ./db.sh
 
 # <options>
-task=asr                 # asr | ner | sentiment: the target text
-max_sessions=0           # keep only the first N sessions per split (0: all; for quick tests)
+task=asr                 # [asr|ner|sentiment] the target text
+max_sessions=0           # [int >= 0] keep only the first N sessions per split (0: all; for quick tests)
 # </options>
 . utils/parse_options.sh
+[ -z "${GCFT_CHECK_ONLY:-}" ] || exit 0  # gcft.sh's check before its first stage ends here
 
 python3 local/data_prep.py --corpus_dir "${MINI_GCFT}" --task "${task}" --out_dir data \
     --max_sessions "${max_sessions}"

@@ -9,17 +9,19 @@ set -euo pipefail
 . ./db.sh
 
 # <options>
-corpus_dir=${SLUE_VOXPOPULI}  # the release root (db.sh: SLUE_VOXPOPULI)
-task=ner                 # ner: entity-tagged targets | asr: transcripts
-download=false           # true: download and unpack the release into --corpus_dir when it is missing
-slue_url=https://public-dataset-model-store.awsdev.asapp.com/users/sshon/public/slue  # where the SLUE zips are (or a mirror)
-nj=4                     # threads reading audio headers
+corpus_dir=${SLUE_VOXPOPULI}  # [path] the release root (db.sh: SLUE_VOXPOPULI)
+task=ner                 # [ner|asr] ner: entity-tagged targets | asr: transcripts
+download=false           # [true|false] true: download and unpack the release into --corpus_dir when it is missing
+slue_url=https://public-dataset-model-store.awsdev.asapp.com/users/sshon/public/slue  # [path] where the SLUE zips are (or a mirror)
+nj=4                     # [int >= 1] threads reading audio headers
 # </options>
 . utils/parse_options.sh
 
 missing=$(python3 -c 'import sys; from pathlib import Path; from espnet_gcft.recipe.corpora.slue import missing_release; print(missing_release(Path(sys.argv[1]), "voxpopuli") or "")' "${corpus_dir}")
 if [ -n "${missing}" ]; then
     if [ "${download}" = true ]; then
+        # (gcft.sh checks the options before its first stage: no download then)
+        [ -z "${GCFT_CHECK_ONLY:-}" ] || exit 0
         scripts/download_corpus.sh --strip 1 "${slue_url}/slue-voxpopuli_v0.2_blind.zip" "${corpus_dir}"
     else
         cat >&2 <<MSG
@@ -33,5 +35,6 @@ MSG
         exit 1
     fi
 fi
+[ -z "${GCFT_CHECK_ONLY:-}" ] || exit 0  # gcft.sh's check before its first stage ends here
 python3 -m espnet_gcft.bin.prepare_corpus --corpus slue-voxpopuli --corpus_dir "${corpus_dir}" \
     --out_dir data --task "${task}" --nj "${nj}"
