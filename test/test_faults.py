@@ -64,3 +64,21 @@ def test_a_full_disk_fails_one_line_keeps_earlier_outputs_and_the_rerun_complete
         assert (copy / "RESULTS_small.json").exists()
     finally:
         subprocess.run(["umount", "-l", str(small)], capture_output=True)
+
+
+def test_a_failed_job_says_why_on_the_terminal(tmp_path):
+    """A job that fails under the local runner (here the LLM generation job of stage 3,
+    given a sampling temperature its parameters refuse) puts its error line and its log
+    on the terminal: the runner's line and the stage's failure line."""
+    recipe = copy_recipe(tmp_path, quick=False)
+    one = ["--local_data_opts", "--max_sessions 1", "--prompts", "title"]
+    made = run_recipe(recipe, "--stop_stage", "2", *one)
+    proc = run_recipe(recipe, "--stage", "3", "--stop_stage", "3", *one,
+                      "--gen_args", "--do_sample --temperature 0", check=False)
+    assert made.returncode == 0 and proc.returncode != 0, proc.stderr
+    log = "dump/context/log/generate.log"
+    assert re.search(r"utils/run.sh: job 1 failed: .*temperature.* \(log: " + log + r"\)", proc.stderr), \
+        proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(r"\./gcft\.sh: stage 3 failed: .*temperature.*must be > 0.* \(log: " + log + r"\)",
+                        last), proc.stderr

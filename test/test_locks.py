@@ -1,6 +1,7 @@
 """One writer per output: a second run that would write what a live run is writing
 refuses to start and names it; a run with other outputs goes on beside it; the
-lock ends with the run, also when its process group is killed with SIGKILL.
+lock ends with the run, also when its process group is killed with SIGKILL. A run
+that only reads an output waits for its writer; readers go on side by side.
 
 The running run is real: the mini recipe's run.sh, held inside stage 1 by a
 local/data.sh that waits while a file ``hold`` exists.
@@ -16,6 +17,8 @@ import time
 import pytest
 
 from gcft_helpers import copy_recipe, start_recipe, wait_for_log
+
+pytestmark = pytest.mark.slow  # real run.sh runs
 
 HOLDING_DATA_SH = """#!/usr/bin/env bash
 # test stand-in: wait inside stage 1 while ./hold exists, then the real stage 1
@@ -153,3 +156,67 @@ def test_a_lock_still_held_by_a_killed_runs_last_jobs_is_waited_for(tmp_path):
     assert proc.wait(timeout=120) == 0, log.read_text()
     assert (recipe / "data" / "train" / "utt2prev").exists()
     assert f"pid {gone.pid}," not in lock.read_text()
+
+
+HOLD_THEN_GO_DATA_SH = """#!/usr/bin/env bash
+# test stand-in: wait inside stage 1 while ./hold exists, then the real stage 1
+[ -z "${GCFT_CHECK_ONLY:-}" ] || exec local/data_real.sh "$@"
+if [ -e hold ]; then touch started; while [ -e hold ]; do sleep 0.2; done; fi
+exec local/data_real.sh "$@"
+"""
+ONE_SESSION = ["--local_data_opts", "--max_sessions 1", "--variants", "baseline inject_gt",
+               "--prompts", ""]
+
+
+def test_a_reader_waits_for_the_run_writing_its_input(tmp_path):
+    """A run of stage 3 reads dump/raw/<set>, which a run of stages 1-2 of the same sets is
+    writing: it waits, naming the writer, and goes on once the writer has finished."""
+    recipe = copy_recipe(tmp_path, quick=False)
+    (recipe / "local" / "data.sh").rename(recipe / "local" / "data_real.sh")
+    (recipe / "local" / "data.sh").write_text(HOLD_THEN_GO_DATA_SH)
+    (recipe / "local" / "data.sh").chmod(0o755)
+    (recipe / "hold").touch()
+    writer = start_recipe(recipe, tmp_path / "writer.log", "--stage", "1", "--stop_stage", "2", *ONE_SESSION)
+    reader = None
+    try:
+        deadline = time.monotonic() + 120
+        while not (recipe / "started").exists():
+            assert writer.poll() is None and time.monotonic() < deadline, (tmp_path / "writer.log").read_text()
+            time.sleep(0.2)
+        log = tmp_path / "reader.log"
+        reader = start_recipe(recipe, log, "--stage", "3", "--stop_stage", "3", *ONE_SESSION)
+        assert wait_for_log(reader, log, "waiting for another run, which is writing dump/raw/"), log.read_text()
+        time.sleep(1)
+        assert reader.poll() is None and "Stage 3" not in log.read_text()
+        (recipe / "hold").unlink()
+        assert writer.wait(timeout=300) == 0, (tmp_path / "writer.log").read_text()[-3000:]
+        assert reader.wait(timeout=300) == 0, log.read_text()[-3000:]
+    finally:
+        for proc in (writer, reader):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert text.index("waiting for another run") < text.index("Stage 3")
+    assert (recipe / "dump" / "context" / "train" / "prev_gt" / "text").exists()
+
+
+def test_readers_go_side_by_side_and_a_writer_refuses_while_one_reads(tmp_path):
+    """Another run reading dump/raw/train (a shared flock, its holder line marked "reading"):
+    a second reader goes on at once; a run that would rewrite it refuses, naming the reader."""
+    import fcntl
+
+    recipe = copy_recipe(tmp_path, quick=False)
+    made = run_recipe(recipe, "--stage", "1", "--stop_stage", "2", *ONE_SESSION)
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    lock = recipe / "dump" / "raw" / ".locks" / "train.lock"
+    with open(lock, "a+") as holder:
+        fcntl.flock(holder, fcntl.LOCK_SH)
+        lock.write_text(f"pid 4242, started 2026-01-01T00:00:00, on elsewhere, in /elsewhere\nreading\n")
+        reader = run_recipe(recipe, "--stage", "3", "--stop_stage", "3", *ONE_SESSION)
+        assert reader.returncode == 0, reader.stdout[-3000:] + reader.stderr[-3000:]
+        assert "waiting for another run" not in reader.stdout
+        lock.write_text(f"pid 4242, started 2026-01-01T00:00:00, on elsewhere, in /elsewhere\nreading\n")
+        writer = run_recipe(recipe, "--stage", "2", "--stop_stage", "2", *ONE_SESSION)
+        assert writer.returncode == 3, writer.stdout[-3000:] + writer.stderr[-3000:]
+        assert ("refusing to start: dump/raw/train is being read by another run (pid 4242, started "
+                "2026-01-01T00:00:00, on elsewhere, in /elsewhere)") in writer.stderr

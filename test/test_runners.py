@@ -17,10 +17,28 @@ def runner(*args, **kwargs):
 def test_local_runner_names_the_failed_job(tmp_path):
     proc = runner("JOB=1:3", tmp_path / "log/t.JOB.log", "test JOB -ne 2 && echo job JOB")
     assert proc.returncode == 1
-    assert "job 2 failed" in proc.stderr and str(tmp_path / "log/t.2.log") in proc.stderr
+    assert f"job 2 failed: (no error line) (log: {tmp_path / 'log/t.2.log'})" in proc.stderr
     assert "job 1 failed" not in proc.stderr
     assert "job 3" in (tmp_path / "log/t.3.log").read_text()
     assert (tmp_path / "log/t.1.log").read_text().startswith("# test 1 -ne 2 && echo job 1")
+
+
+def test_a_failed_job_says_why(tmp_path):
+    """The runner's line carries the job's error line (a Python exception's last line,
+    not its traceback), and $GCFT_FAILED_JOBS gets it for gcft.sh's failure line."""
+    failed = tmp_path / "failed"
+    script = "import sys; print('loading'); sys.stdout.flush(); raise ValueError('bad value JOB')"
+    proc = runner("JOB=1:2", tmp_path / "log/t.JOB.log", f'python3 -c "{script}"; echo done',
+                  env=dict(os.environ, GCFT_FAILED_JOBS=str(failed)))
+    assert proc.returncode == 0, proc.stderr  # (the echo after it succeeded)
+    proc = runner("JOB=1:2", tmp_path / "log/t.JOB.log", f'python3 -c "{script}"',
+                  env=dict(os.environ, GCFT_FAILED_JOBS=str(failed)))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [f"{RUN_SH}: job {i} failed: ValueError: bad value {i} (log: {tmp_path}/log/t.{i}.log)"
+                     for i in (1, 2)]
+    assert failed.read_text().splitlines() == [f"{tmp_path}/log/t.{i}.log\tValueError: bad value {i}"
+                                               for i in (1, 2)]
 
 
 def test_local_runner_reads_leading_zeros_and_refuses_an_empty_range(tmp_path):

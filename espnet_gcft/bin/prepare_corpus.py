@@ -8,6 +8,7 @@ Usage::
         --out_dir data --task sentiment
     python -m espnet_gcft.bin.prepare_corpus --corpus librilight --corpus_dir /data/librilight \\
         --out_dir data
+    python -m espnet_gcft.bin.prepare_corpus --corpus slue-voxceleb --corpus_dir DIR --missing
 
 Corpora, their data dirs and sessions (``utt2prev``):
 
@@ -51,6 +52,9 @@ def get_parser() -> argparse.ArgumentParser:
                              "sentiment|asr (slue-voxceleb, default sentiment), asr (librilight)")
     parser.add_argument("--nj", type=int, default=4, help="threads reading audio headers")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    parser.add_argument("--missing", action="store_true",
+                        help="only print what of a SLUE release is missing in --corpus_dir "
+                             "(nothing when it is complete), and write nothing")
     return parser
 
 
@@ -61,6 +65,11 @@ def main(argv=None) -> None:
     if task not in TASKS[args.corpus]:
         get_parser().error(f"--task {task}: {args.corpus} supports {', '.join(TASKS[args.corpus])}")
     corpus_dir = args.corpus_dir.resolve()
+    if args.missing:
+        if args.corpus == "librilight":
+            get_parser().error("--missing is for the SLUE corpora")
+        print(slue.missing_release(args.corpus_dir, args.corpus.split("-", 1)[1]) or "")
+        return
     with reported_errors("prepare_corpus"):
         if args.corpus == "librilight":
             sets, order = librilight.read_sets(corpus_dir), "librispeech"

@@ -71,8 +71,8 @@ class Option:
 def _stages(text: str, where: str) -> Tuple[int, ...]:
     out: List[int] = []
     for part in text.split(" and "):
-        first, _, last = part.strip().partition("-")
-        if not first.isdigit() or (last and not last.isdigit()):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
             raise OptionError(f"{where}: stages {text!r}: expected N, A-B or A and B")
         out += range(int(first), int(last or first) + 1)
     return tuple(out)

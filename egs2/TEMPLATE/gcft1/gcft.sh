@@ -65,8 +65,8 @@ context_prompt=""        # [prompt or empty] prompt whose generations gen_inject
 num_prev=1               # [int >= 1] previous utterances in the context (joined into one text, or one row each: --prev_mode)
 prev_mode=join           # [join|rows] join: the N previous texts joined into one LLM/encoder input | rows: each previous utterance's context is its own row (L = N)
 context_tag=""           # [name or empty] names the generated sources gen_<prompt>[_n<N>]_<context_tag> (e.g. a sweep over --llm keeps each LLM's outputs apart)
-llm=smollm2-135m-instruct  # [model, stages 3 and 7] causal LM: embedded name, local dir or hub name
 llm_gguf_file=""         # [name or empty] GGUF file inside --llm
+llm=smollm2-135m-instruct  # [model, stages 3 and 7] causal LM: embedded name, local dir or hub name
 llm_backend=transformers # [transformers|vllm] generation backend
 llm_device=cpu           # [device] device of the LLM
 gen_batch_size=16        # [int >= 1] prompts per LLM call

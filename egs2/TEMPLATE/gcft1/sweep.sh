@@ -46,8 +46,8 @@ log() {
 
 # <options>
 variants=""              # [variants] variants trained at every point (e.g. gcaf)
-grid=""                  # [text] key=values (repeat --grid for a product; see the header)
-reference=""             # [text] existing exp dirs as points: "<dir>:key=value[,key=value]" (repeat)
+grid=""                  # [text or empty] key=values (repeat --grid for a product; see the header)
+reference=""             # [text or empty] existing exp dirs as points: "<dir>:key=value[,key=value]" (repeat)
 name=sweep               # [name] the sweep's name: results in RESULTS_<name>.{md,json,png}, points in <sweep_dir>/
 sweep_dir=""             # [path or empty] where each point's RESULTS goes (default: <expdir>/<name>)
 expdir=exp               # [path] the recipe's exp dir (as given to run.sh)

@@ -86,6 +86,10 @@ while [ $# -gt 0 ]; do
     printf -v "${__gcft_name}" '%s' "${__gcft_value}"
 done
 set -- "${__gcft_args[@]+"${__gcft_args[@]}"}"
+if ! command -v "${python:-python3}" > /dev/null; then  # (the check below runs it)
+    echo "$0: --python ${python}: no such command; allowed: [command] (the python interpreter)" >&2
+    exit 2
+fi
 __gcft_values=()
 for __gcft_name in ${__gcft_declared}; do __gcft_values+=("${__gcft_name}=${!__gcft_name}"); done
 "${python:-python3}" -m espnet_gcft.bin.check_options --script "$0" "${__gcft_values[@]}" || exit 2
