@@ -37,3 +37,17 @@ def test_the_design_layout_names_existing_modules():
     assert len(names) >= 15
     for name in names:
         assert (ROOT / name).is_file(), name
+
+
+def test_the_readme_yaml_excerpt_is_a_shipped_config():
+    """The README's model configuration is cut from the config it names, line for line."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    source = re.search(r"From `([^`]+\.yaml)`", text)
+    assert source, "the README names the config its excerpt comes from"
+    excerpt = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = (ROOT / source[1]).read_text(encoding="utf-8")
+    assert excerpt.strip() and excerpt in config, "the excerpt is not a run of lines of " + source[1]
+
+
+def test_the_front_page_stays_short():
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 200

@@ -295,6 +295,12 @@ def test_sweep_of_audio_and_row_contexts_reuses_the_run(recipe, full_run, tmp_pa
     assert acc and all("ci_low" in r and "p_vs_baseline" in r for r in acc)
     assert (copy / "RESULTS_sweep.png").stat().st_size > 0
     assert "## audio_inject on test" in (copy / "RESULTS_sweep.md").read_text()
+    # each point's RESULTS header names its own alpha and context source, not the untagged
+    # run's (exp/gcaf: 0.3, gen_title)
+    for tag, alpha in zip(tags, ("1.0", "0.5")):
+        header = (copy / "exp" / "sweep" / tag / "RESULTS.md").read_text().split("\n\n")[1]
+        assert f"distill_weight {alpha};" in header, header
+        assert "context source `gen_title_rows2`" in header, header
 
 
 def test_train_degrade_trains_on_degraded_contexts_made_once(recipe, full_run, tmp_path, monkeypatch):

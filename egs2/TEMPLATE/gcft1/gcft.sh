@@ -137,10 +137,11 @@ results=${results:-RESULTS.md}
 context_prompt=${context_prompt:-${prompts%% *}}
 # the variants (variant_context, variant_mode, variant_config) and where the options put
 # their models, contexts and decodes (variant_dir, variant_source, decode_dir, ...)
-eval "$(${python} -m espnet_gcft.bin.variants --shell --variants "${variants}" --expdir "${expdir}" \
+layout=$(${python} -m espnet_gcft.bin.variants --shell --variants "${variants}" --expdir "${expdir}" \
     --tag "${tag}" --num_prev "${num_prev}" --prev_mode "${prev_mode}" --prompts "${prompts}" \
     --context_prompt "${context_prompt}" --context_tag "${context_tag}" --test_sets "${test_sets}" \
-    --conditions "gt ${conditions} ${train_degrade}")"
+    --conditions "gt ${conditions} ${train_degrade}") || exit 2
+eval "${layout}"
 needs_context_at_inference() { [ "${variant_mode[$1]}" = inject ]; }
 # needs_text_at_inference <variant>: reads the previous utterance's text (a blind set has none)
 needs_text_at_inference() { needs_context_at_inference "$1" && [ "${variant_context[$1]}" != prev_audio ]; }
@@ -452,8 +453,8 @@ decode_and_score() {
 
 # diagnostics <variant> <set> <condition> <decode dir>: what the context knew (decode_diagnostics).
 diagnostics() {
-    local variant=$1 dset=$2 condition=$3 out=$4 opts=() source=${variant_source[$1]}
-    local generated=${dumpdir}/context/${dset}/${condition_source["${source} ${condition}"]}/text
+    local variant=$1 dset=$2 condition=$3 out=$4 opts=() source=${variant_source[$1]} generated=""
+    [ -z "${source}" ] || generated=${dumpdir}/context/${dset}/${condition_source["${source} ${condition}"]}/text
     if has_student "${variant}"; then
         opts=(--student "${out}/student.scp"
               --teacher "${dumpdir}/context/${dset}/${source}/emb_${pooling}.scp")

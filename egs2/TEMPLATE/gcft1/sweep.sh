@@ -25,7 +25,8 @@
 # on --jobs; a sweep of single-variant points leaves cores idle without it.
 #
 # Swept settings (key=values, values separated by spaces; several --grid: every
-# combination):
+# combination; espnet_gcft/recipe/sweep.py SWEEP_KEYS), each key and value checked
+# against the spec of the gcft.sh option it sets before the first point starts:
 #   distill_weight  gcaf's alpha (--model_conf distill_weight=V)
 #   attention_dim   the fusion's attention size (--context_fusion_conf attention_dim=V)
 #   pooling         cls | mean | sequence (--pooling)
