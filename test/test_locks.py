@@ -160,6 +160,11 @@ def test_a_lock_still_held_by_a_killed_runs_last_jobs_is_waited_for(tmp_path):
 
 HOLD_THEN_GO_DATA_SH = """#!/usr/bin/env bash
 # test stand-in: wait inside stage 1 while ./hold exists, then the real stage 1
+# (the real one's options, which gcft.sh reads to check --local_data_opts)
+# <options>
+task=asr                 # [asr|ner|sentiment] the target text
+max_sessions=0           # [int >= 0] keep only the first N sessions per split
+# </options>
 [ -z "${GCFT_CHECK_ONLY:-}" ] || exec local/data_real.sh "$@"
 if [ -e hold ]; then touch started; while [ -e hold ]; do sleep 0.2; done; fi
 exec local/data_real.sh "$@"
