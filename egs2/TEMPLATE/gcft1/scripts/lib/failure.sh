@@ -13,7 +13,10 @@
 #   before it.
 
 current_stage=""
-GCFT_FAILED_JOBS=$(mktemp "${TMPDIR:-/tmp}/gcft_failed_jobs.XXXXXX")
+# (made by the first failed job, removed on exit: a run killed with SIGKILL, where no
+# trap runs, leaves nothing behind unless a job of it had failed; the pid keeps it unique)
+GCFT_FAILED_JOBS="${TMPDIR:-/tmp}/gcft_failed_jobs.$$"
+rm -f "${GCFT_FAILED_JOBS}"
 export GCFT_FAILED_JOBS
 
 # on_exit <exit code> <dirs...>: the trap on EXIT.
