@@ -8,6 +8,7 @@ import pytest
 from espnet_gcft.fileio import read_text
 from espnet_gcft.recipe.conditions import (
     ConditionError,
+    degraded_pairing,
     opposite_pairing,
     sessions_of,
     shuffled_pairing,
@@ -39,6 +40,21 @@ def test_shuffled_takes_another_sessions_context_and_keeps_first_utterances():
     assert pairing == shuffled_pairing(UTT2PREV, seed=3)  # fixed by the seed
     with pytest.raises(ConditionError, match="two sessions"):
         shuffled_pairing({"a0": "-", "a1": "a0"})
+
+
+def test_shuffled_donors_are_cues_of_other_sessions_and_replaced_draws_its_own():
+    """With items, shuffled gives every utterance the context of a P or W item of another
+    session: a cue, which carries a sense (not an opener or a C item's neutral sentence).
+    replaced1 re-pairs every utterance too, but with its own draw."""
+    sessions = sessions_of(UTT2PREV)
+    for seed in range(5):
+        pairing = shuffled_pairing(UTT2PREV, seed=seed, items=ITEMS)
+        for utt, donor in pairing.items():
+            if UTT2PREV[utt] != "-":
+                assert ITEMS[donor].kind in ("P", "W") and sessions[donor] != sessions[utt], (utt, donor)
+    draws = [(shuffled_pairing(UTT2PREV, seed=s, items=ITEMS), degraded_pairing(UTT2PREV, "replaced1", s))
+             for s in range(5)]
+    assert any(shuffled != replaced for shuffled, replaced in draws)
 
 
 def test_opposite_gives_context_decided_items_the_other_senses_context():
@@ -131,3 +147,43 @@ def test_diagnostics_leave_entity_items_out():
     vector = {u: np.array([[1.0, float(i)]]) for i, u in enumerate(items)}
     records = student_diagnostics(vector, vector, items)
     assert records["student_sense_acc_P"]["n"] == 2 and records["student_teacher_cos"]["n"] == 4
+
+
+def test_probe_finds_a_linear_sense_and_not_noise(tmp_path):
+    """The probe names the sense of test sentences whose pooled frames carry it linearly,
+    and is near chance on frames that carry nothing."""
+    from espnet_gcft.recipe.probe import probe_sense
+
+    rng = np.random.default_rng(0)
+    senses = ["knight", "night", "pear"]
+    features = {}
+    for name, count in (("train", 60), ("test", 30)):
+        data = tmp_path / name
+        data.mkdir()
+        labels = {f"{name}{i:03d}": senses[i % 3] for i in range(count)}
+        (data / "distill_topics").write_text("".join(f"{u} {s}\n" for u, s in labels.items()))
+        for utt, sense in labels.items():
+            frames = rng.normal(size=(5, 16))
+            features[(name, utt)] = (frames, frames + 2.0 * np.eye(16)[senses.index(sense)])
+    heard = probe_sense(lambda d, u: features[(d.name, u)][1], tmp_path / "train", tmp_path / "test")
+    noise = probe_sense(lambda d, u: features[(d.name, u)][0], tmp_path / "train", tmp_path / "test")
+    assert heard["probe_sense_acc"]["value"] == 100.0 and heard["probe_sense_acc"]["n"] == 30
+    assert noise["probe_sense_acc"]["ci_low"] < 100 / 3 < noise["probe_sense_acc"]["ci_high"]
+
+
+def test_student_gain_per_row_type():
+    """student_gain: the cosine to the teacher above the training mean's, pooled and per
+    row type; 0 for a student that predicts the mean (collapsed)."""
+    mean = np.array([1.0, 1.0, 0.0])
+    teacher = {"s1": np.array([[1.0, 1.0, 1.0]]), "s2": np.array([[1.0, 1.0, -1.0]]),
+               "t1": np.array([[2.0, 2.0, 1.0]]), "o1": np.zeros((0, 3))}
+    types = {"s1": "S", "s2": "S", "t1": "topic", "o1": "other"}
+    perfect = {u: m if len(m) else mean[None] for u, m in teacher.items()}
+    collapsed = {u: mean[None] for u in teacher}
+    good = student_diagnostics(perfect, teacher, {}, mean, types)
+    flat = student_diagnostics(collapsed, teacher, {}, mean, types)
+    base = 100 * (1 - 2 / np.sqrt(2 * 3))  # 1 - cos(mean, [1, 1, +-1])
+    assert good["student_gain_S"]["value"] == pytest.approx(base, abs=1e-3)
+    assert good["student_gain"]["n"] == 3 and "student_gain_other" not in good  # no teacher
+    assert "student_gain_topic" not in good  # one sentence: no interval
+    assert flat["student_gain"]["value"] == pytest.approx(0.0, abs=1e-9)

@@ -304,7 +304,10 @@ def test_tag_entities_inserts_from_the_last_offset():
 # ---- The mini corpus (egs2/mini_gcft): the demo's sets, test_far and the entity sets ----
 
 MINI_CORPUS = RECIPE / "local" / "corpus"
-BASE_SIZES = {"train": 1184, "dev": 312, "test": 728}  # the demo's sets (README table)
+BASE_SIZES = {"train": 1184, "dev": 312, "test": 728}  # the demo's first rows
+# the distill-only sessions added last: train 4 topic sessions per sense; test one topic
+# session per sense and 192 S items after a neutral sentence each
+DISTILL_SIZES = {"train": 4 * 12 * 6, "test": 12 * 6 + 192 * 2}
 
 
 def _write_corpus_module():
@@ -355,9 +358,10 @@ def test_mini_corpus_is_what_write_corpus_writes_with_the_added_splits_last():
                              capture_output=True, text=True, check=True).stdout
     assert written == (MINI_CORPUS / "corpus.tsv").read_text(encoding="utf-8")
     splits = [row["split"] for row in corpus_rows().values()]
-    base = sum(BASE_SIZES.values())
+    base, distill = sum(BASE_SIZES.values()), sum(DISTILL_SIZES.values())
     assert set(splits[:base]) == set(BASE_SIZES)
-    assert set(splits[base:]) == set(WC.ADDED_SPLITS)
+    assert set(splits[base:-distill]) == set(WC.ADDED_SPLITS)
+    assert [splits[-distill:].count(s) for s in DISTILL_SIZES] == list(DISTILL_SIZES.values())
 
 
 def test_mini_asr_sets_hold_only_the_demo_rows(mini):
@@ -366,9 +370,12 @@ def test_mini_asr_sets_hold_only_the_demo_rows(mini):
     assert sorted(p.name for p in data.iterdir()) == ["dev", "test", "test_far", "train"]
     for dset, size in BASE_SIZES.items():
         text = lines(data / dset / "text")
-        assert len(text) == size and {rows[u]["split"] for u in text} == {dset}
+        assert len(text) == size + DISTILL_SIZES.get(dset, 0) and {rows[u]["split"] for u in text} == {dset}
         items = [line.split() for line in lines(data / dset / "homophones").values()]
-        assert {item[0] for item in items} <= {"P", "W", "C"}
+        assert {item[0] for item in items} <= {"P", "W", "C", "S"}
+        types = lines(data / dset / "utt2type")
+        assert list(types) == list(text) and all(types[u] == (rows[u]["type"].replace("-", "other"))
+                                                 for u in text)
         assert not any(item[2] in ENTITY_LABELS or item[3] in ENTITY_LABELS for item in items)
         assert all(words == words.lower() for words in text.values())  # no entity tags (asr)
 
@@ -388,10 +395,12 @@ def test_mini_test_far_cue_lies_two_or_three_back(mini):
         assert [rows[u]["type"] for u in chain] == ["filler"] * (steps - 1) + ["cue"]
         assert {text[u] for u in chain[:-1]} <= set(WC.FILLERS)
         cue = text[chain[-1]].split()
-        # the cue is one of the sense's: held-out topic words exactly when cue_seen=no
+        # the cue is one of the sense's: held-out topic words exactly when cue_seen is not
+        # yes (part: one of its two words, no: both)
         assert set(cue) & set(WC.TOPICS[word]) and not set(cue) & set(WC.TOPICS[alternative])
-        assert bool(set(cue) & set(WC.TOPICS[word][-WC.HELD_OUT:])) == (seen == "no")
-        key = (word, kind, rows[utt]["voice"], seen)
+        assert bool(set(cue) & set(WC.TOPICS[word][-WC.HELD_OUT:])) == (seen != "yes")
+        assert seen == WC.seen_label(" ".join(cue))
+        key = (word, kind, rows[utt]["voice"], seen == "yes")
         counts[key] = counts.get(key, 0) + 1
     # every sense x type x voice x seen-ness equally often: 12 x 2 x 4 x 2 cells of one
     assert len(counts) == 12 * 2 * 4 * 2 and set(counts.values()) == {1}
@@ -399,6 +408,53 @@ def test_mini_test_far_cue_lies_two_or_three_back(mini):
     firsts = [u for u, p in utt2prev.items() if p == "-"]
     assert len(firsts) == 32 and all(rows[u]["type"] == "-" and "FILL" in rows[u]["text"]
                                      for u in firsts)
+
+
+def test_distill_only_words_reach_no_spelling_label(mini):
+    """The distill-only topic words occur in topic sessions of their sense (training
+    sentences with transcripts) and in the test set's S carriers, and nowhere else: no
+    cue, no W carrier, no training utterance with an item, no dev or far-cue row; none
+    holds a spelling. Topic sessions are runs of one sense; S items follow a neutral
+    sentence, name one distill-only word of their sense, and are balanced."""
+    rows = corpus_rows()
+    distill = {w: sense for sense, words in WC.DISTILL_TOPICS.items() for w in words}
+    spellings = {w for pair in WC.PAIRS for w in pair}
+    assert all(len(words) >= 3 for words in WC.DISTILL_TOPICS.values())
+    assert not any(s in w for w in distill for s in spellings)
+    assert not set(distill) & {w for words in WC.TOPICS.values() for w in words}
+    for utt, row in rows.items():
+        named = set(row["text"].split()) & set(distill)
+        if not named:
+            continue
+        senses = {distill[w] for w in named}
+        if row["type"] == "topic":
+            assert senses == {row["word"]} and row["split"] in ("train", "test"), utt
+        else:
+            assert row["type"] == "S" and row["split"] == "test" and len(named) == 1, utt
+            assert senses == {row["word"]}, utt
+    data = mini / "data"
+    for dset in ("train", "test"):
+        utt2prev = lines(data / dset / "utt2prev")
+        topics = lines(data / dset / "distill_topics")
+        assert topics and all(rows[u]["type"] == "topic" and rows[u]["word"] == s for u, s in topics.items())
+        for utt, sense in topics.items():  # a topic sentence's previous one: the same sense
+            prev = utt2prev[utt]
+            assert prev == "-" or topics[prev] == sense
+        firsts = [u for u in topics if utt2prev[u] == "-"]
+        per_sense = {s: sum(topics[u] == s for u in firsts) for s in WC.DISTILL_TOPICS}
+        assert set(per_sense.values()) == {WC.DISTILL_TOPIC_SESSIONS[dset]}
+    items = {u: line.split() for u, line in lines(data / "test" / "homophones").items()}
+    s_items = {u: item for u, item in items.items() if item[0] == "S"}
+    utt2prev = lines(data / "test" / "utt2prev")
+    assert len(s_items) == 192
+    counts: Dict[tuple, int] = {}
+    for utt, (kind, position, word, alternative, seen) in s_items.items():
+        assert rows[utt_prev := utt2prev[utt]]["text"] in WC.FILLERS, utt_prev
+        counts[(word, rows[utt]["voice"])] = counts.get((word, rows[utt]["voice"]), 0) + 1
+    assert len(counts) == 12 * 4 and set(counts.values()) == {4}
+    index = lines_tab(MINI_CORPUS / "audio" / "index.tsv")
+    check = lines_tab(MINI_CORPUS / "homophone_check.tsv")
+    assert all(check.get(index[u]) == "identical" for u in s_items)
 
 
 def test_homophone_check_covers_the_far_carriers():
@@ -422,6 +478,7 @@ def test_mini_ner_sets_add_the_entity_sessions_and_leave_the_others(mini):
     rows = corpus_rows()
     entity_counts = {"train": 384, "dev": 48, "test": 96}
     for base, size in BASE_SIZES.items():
+        size += DISTILL_SIZES.get(base, 0)
         dset = data / f"{base}_ner"
         text = lines(dset / "text")
         # the base set's rows first, then the entity sessions
@@ -452,8 +509,9 @@ def test_mini_ner_sets_add_the_entity_sessions_and_leave_the_others(mini):
             assert words & set(WC.ENTITY_TOPICS[item.word])
             assert not words & set(WC.ENTITY_TOPICS[item.alternative])
             assert bool(words & set(WC.ENTITY_TOPICS[item.word][-WC.HELD_OUT:])) == (
-                item.cue_seen == "no")
-            key = (item.word, rows[utt]["voice"], name, item.cue_seen)
+                item.cue_seen != "yes")
+            assert item.cue_seen == WC.seen_label(transcript[cue])
+            key = (item.word, rows[utt]["voice"], name, item.cue_seen == "yes")
             counts[key] = counts.get(key, 0) + 1
         # every type x voice x name (x seen-ness in test) equally often
         cells = 4 * 4 * 3 * (2 if base == "test" else 1)
@@ -462,9 +520,9 @@ def test_mini_ner_sets_add_the_entity_sessions_and_leave_the_others(mini):
     test_items = [line.split() for line in lines(data / "test_ner" / "homophones").values()]
     for kind in ("PERSON", "PLACE", "ORG", "O"):
         assert sum(i[2] == kind for i in test_items) == 24
-        assert sum(i[2] == kind and i[4] == "no" for i in test_items) == 12
+        assert sum(i[2] == kind and i[4] != "yes" for i in test_items) == 12
     # the demo's items come along, scored as homophone items
-    assert sum(i[2] not in ENTITY_LABELS for i in test_items) == 336
+    assert sum(i[2] not in ENTITY_LABELS for i in test_items) == 336 + 192
 
 
 def _bad_corpus(tmp_path: Path, edit) -> Path:

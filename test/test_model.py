@@ -279,8 +279,8 @@ def test_loss_ctx_weighs_each_utterance_by_its_frames(models):
     frames = torch.tensor([10, 30, 50])
     kind, model.distill_loss = model.distill_loss, "cosine"
     try:
-        loss, cos = model._distillation(predicted, torch.ones(3, dtype=torch.long), teacher,
-                                        lengths, frames)
+        loss, cos = model._distillation(predicted, predicted, torch.ones(3, dtype=torch.long),
+                                        teacher, lengths, frames)
     finally:
         model.distill_loss = kind
     distance = 1 - 2 ** -0.5  # utterance 0 at 45 degrees, utterance 1 parallel
@@ -329,3 +329,107 @@ def test_every_trainable_parameter_gets_a_gradient(mode, multilayer, wav2vec2_di
     assert missing == []
     weights = model.frontend.featurizer.weights
     assert weights.requires_grad == multilayer
+
+
+def test_centred_distillation_learns_what_the_audio_tells_and_not_the_mean(wav2vec2_dir, tmp_path):
+    """distill_center: the student learns the teacher minus the training teachers' running
+    mean (buffers saved with the model), with the squared error scaled by the teachers'
+    variance, and feeds the fusion its prediction plus that mean. Trained on two kinds of
+    audio whose teachers differ by a small offset on a large common vector, it tells
+    them apart; a constant student (the mean) would not: its gain is 0."""
+    import math
+
+    from espnet_gcft.recipe.diagnostics import student_diagnostics
+    from espnet_gcft.recipe.tiny_ssl import build_wav2vec2
+
+    # as the demo's tiny upstream: no masking or dropout, so training sees what decoding sees
+    quiet = build_wav2vec2(tmp_path / "ssl", {"vocab_size": 8, "mask_time_prob": 0.0, "layerdrop": 0.0,
+                                              "hidden_dropout": 0.0, "attention_dropout": 0.0,
+                                              "activation_dropout": 0.0, "feat_proj_dropout": 0.0})
+    config = train_config(quiet, "distill", ctc_weight=1.0, distill_center=True, distill_loss="mse",
+                          distill_weight=10.0, student_conf={"pooling": "mean"})
+    config["encoder_conf"]["dropout_rate"] = 0.0
+    model, _ = build_model(config, tmp_path)
+    assert {"teacher_sum", "teacher_sqsum", "teacher_count"} <= set(model.state_dict())
+    common = torch.full((CONTEXT_DIM,), 3.0)
+    offset = torch.zeros(CONTEXT_DIM)
+    offset[0] = 1.0
+
+    def batch(kinds):
+        t = torch.arange(16000) / 16000
+        speech = torch.stack([0.3 * torch.sin(2 * math.pi * (200 if k else 900) * t) for k in kinds])
+        context = torch.stack([common + (offset if k else -offset) for k in kinds])[:, None]
+        return dict(speech=speech, speech_lengths=torch.full((len(kinds),), 16000),
+                    text=torch.tensor([[2, 3]] * len(kinds)), text_lengths=torch.full((len(kinds),), 2),
+                    context=context, context_lengths=torch.ones(len(kinds), dtype=torch.long),
+                    utt_id=[f"u{i}" for i in range(len(kinds))])
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(60):
+        loss, _, _ = model(**batch([0, 1, 1, 0]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert model.teacher_count.item() == 240
+    torch.testing.assert_close(model.teacher_mean(), common)
+    model.eval()
+    students, teachers = {}, {}
+    with torch.no_grad():
+        for kind in (0, 1):
+            test = batch([kind])
+            model.encode(test["speech"], test["speech_lengths"])
+            students[f"k{kind}"] = model.last_student_prediction[0].numpy()
+            teachers[f"k{kind}"] = test["context"][0].numpy()
+    # the prediction lives in the teacher's space: the mean plus the learnt offset
+    for kind, sign in ((0, -1.0), (1, 1.0)):
+        assert sign * (students[f"k{kind}"][0, 0] - 3.0) > 0.5, students
+    records = student_diagnostics(students, teachers, {}, train_mean=common.numpy().astype("float64"))
+    # most of what a perfect student gains over the mean (the teachers differ by little)
+    best = 100 * (1 - float(torch.nn.functional.cosine_similarity(common, common + offset, dim=0)))
+    assert records["student_gain"]["value"] > 0.5 * best
+    constant = {u: common.numpy()[None] for u in teachers}
+    assert student_diagnostics(constant, teachers, {}, common.numpy())["student_gain"]["value"] == 0.0
+
+
+def test_rescaled_student_has_the_teachers_spread(wav2vec2_dir, tmp_path):
+    """distill_rescale: at inference the fusion reads the mean plus the centred prediction
+    scaled so that, over the training utterances, its mean squared size is the teachers'
+    variance (a shrunken student is read as a teacher would be); without distill_center
+    the option is refused."""
+    import math
+
+    from espnet_gcft.recipe.tiny_ssl import build_wav2vec2
+
+    quiet = build_wav2vec2(tmp_path / "ssl", {"vocab_size": 8, "mask_time_prob": 0.0, "layerdrop": 0.0,
+                                              "hidden_dropout": 0.0, "attention_dropout": 0.0,
+                                              "activation_dropout": 0.0, "feat_proj_dropout": 0.0})
+    config = train_config(quiet, "distill", ctc_weight=1.0, distill_center=True, distill_rescale=True,
+                          distill_loss="mse", distill_fusion_input="teacher", student_conf={"pooling": "mean"})
+    config["encoder_conf"]["dropout_rate"] = 0.0
+    model, _ = build_model(config, tmp_path)
+    assert {"student_sqsum", "student_count"} <= set(model.state_dict())
+    t = torch.arange(16000) / 16000
+    speech = torch.stack([0.3 * torch.sin(2 * math.pi * f * t) for f in (200, 500, 900)])
+    generator = torch.Generator().manual_seed(0)
+    context = (torch.full((CONTEXT_DIM,), 2.0) + torch.randn(3, CONTEXT_DIM, generator=generator))[:, None]
+    batch = dict(speech=speech, speech_lengths=torch.full((3,), 16000), text=torch.tensor([[2, 3]] * 3),
+                 text_lengths=torch.full((3,), 2), context=context,
+                 context_lengths=torch.ones(3, dtype=torch.long), utt_id=["a", "b", "c"])
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):  # no update: the predictions counted are the ones decoded below
+            model(**batch)
+    assert model.student_count.item() == 6
+    assert model.student_scale().item() > 1.0  # an untrained student predicts far less than the spread
+    model.eval()
+    spread = []
+    with torch.no_grad():
+        for index in range(3):
+            model.encode(speech[index:index + 1], torch.tensor([16000]))
+            offset = model.last_student_prediction[0] - model.teacher_mean()
+            spread.append(offset.pow(2).sum(dim=-1).mean())
+    torch.testing.assert_close(torch.stack(spread).mean(), model.teacher_variance(), rtol=1e-3, atol=1e-4)
+    config["model_conf"]["distill_center"] = False
+    with pytest.raises(ValueError, match="distill_rescale"):
+        build_model(config, tmp_path)

@@ -238,3 +238,22 @@ def test_sweep_chart_plots_each_panel_against_the_setting_it_sweeps():
     assert _x_key(gcaf[:1], keys) == ""
     assert _x_key([record("gen_inject", context_prompt=p) for p in ("title", "topic")], ["context_prompt"]) \
         == "context_prompt"
+
+
+def test_holm_adjusts_within_each_family_and_the_headline_is_one():
+    from espnet_gcft.recipe.results import add_holm
+    from espnet_gcft.recipe.results_report import table_family
+    from espnet_gcft.scoring.stats import holm
+
+    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm([]) == []
+    records = [dict(variant=v, set="test", condition="gt", metric=m, value=1.0, p_vs_baseline=p)
+               for v, m, p in (("gcaf", "homophone_acc_S", 0.001), ("gcaf", "homophone_acc_P", 0.02),
+                               ("inject_gt", "homophone_acc_P", 0.01), ("gcaf", "wer", 0.2))]
+    records.append(dict(variant="gcaf", set="test", condition="gt", metric="student_gain", value=3.0))
+    headline = [dict(variant="gcaf", set="test", condition="gt", metric="homophone_acc_S", target="x")]
+    add_holm(records, table_family, headline)
+    assert records[0]["family"] == "headline" and records[0]["p_holm"] == pytest.approx(0.001)
+    assert records[1]["family"] == records[2]["family"] != records[3]["family"]
+    assert records[1]["p_holm"] == pytest.approx(0.02) and records[2]["p_holm"] == pytest.approx(0.02)
+    assert records[3]["p_holm"] == pytest.approx(0.2) and "p_holm" not in records[4]

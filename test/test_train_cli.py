@@ -239,3 +239,26 @@ def test_distill_decode_writes_the_student_prediction(trained, corpus, tmp_path)
     students = dict(kaldiio.load_scp(str(out / "student.scp")))
     assert list(students) == list(UTTERANCES)
     assert all(m.shape == (1, CONTEXT_DIM) for m in students.values())
+
+
+def test_probe_sense_reads_the_encoder_and_writes_its_record(trained, corpus, tmp_path):
+    """probe_sense encodes the distill_topics sentences of two data dirs with a real model
+    and writes probe_sense_acc with its interval over the test sentences."""
+    import json
+    import shutil
+
+    dirs = {}
+    for name in ("train", "test"):
+        dirs[name] = tmp_path / name
+        shutil.copytree(corpus / "data", dirs[name])
+        (dirs[name] / "distill_topics").write_text(
+            "".join(f"{utt} {'one' if utt.startswith('1-') else 'two'}\n" for utt in UTTERANCES))
+    out = tmp_path / "probe" / "diagnostics.json"
+    run_cli("espnet_gcft.bin.probe_sense", "--model", trained["exp"], "--train_data", dirs["train"],
+            "--test_data", dirs["test"], "--out", out)
+    record = json.loads(out.read_text())["probe_sense_acc"]
+    assert record["n"] == len(UTTERANCES) and 0 <= record["ci_low"] <= record["value"] <= record["ci_high"]
+    (dirs["test"] / "distill_topics").write_text(f"{next(iter(UTTERANCES))} three\n")
+    refused = run_cli("espnet_gcft.bin.probe_sense", "--model", trained["exp"], "--train_data",
+                      dirs["train"], "--test_data", dirs["test"], "--out", out, check=False)
+    assert refused.returncode == 1 and "sense three has no training sentence" in refused.stderr

@@ -8,6 +8,7 @@ from typeguard import typechecked
 
 from espnet_gcft.asr.compat import quiet_imports
 from espnet_gcft.errors import InputError
+from espnet_gcft.nn.masks import lengths_to_mask
 from espnet_gcft.nn import DISTANCES, AbsContextFusion, AbsContextStudent, utterance_distances
 
 with quiet_imports():  # ESPnet's imports print NLTK download errors, FutureWarnings
@@ -73,6 +74,24 @@ class GCFTASRModel(ESPnetASRModel):
         distill_loss: ``mse`` | ``l1`` | ``cosine``.
         distill_fusion_input: ``teacher`` | ``student``, what the fusion reads in
             distill training.
+        distill_center: distill centred targets: the student predicts the
+            teacher minus the training teachers' mean (a running mean over
+            every teacher row seen in training, kept as the buffers
+            ``teacher_sum``/``teacher_count`` of the checkpoint), and the
+            fusion reads the prediction plus that mean, in the teacher's space.
+            A teacher's part that no audio can tell (the mean) is then no
+            target; with ``distill_loss: mse`` the squared error is divided by
+            the teachers' variance around their mean instead of each
+            teacher's own norm, which fixes the scale of the prediction.
+        distill_rescale: with ``distill_center``, the fusion reads the mean plus
+            the student's prediction scaled to the teachers' spread: the square
+            root of the teachers' variance over the student's mean squared
+            prediction (running, over the training utterances with a teacher;
+            buffers ``student_sqsum``/``student_count``). A student regresses
+            towards the mean wherever the audio tells little, so its raw
+            prediction is far smaller than any teacher the fusion learnt from
+            (``distill_fusion_input: teacher``); scaled, its direction is read
+            as a teacher's would be.
         fusion_position: ``after_frontend`` | ``after_encoder``.
     """
 
@@ -85,6 +104,8 @@ class GCFTASRModel(ESPnetASRModel):
         distill_weight: float = 1.0,
         distill_loss: str = "mse",
         distill_fusion_input: str = "student",
+        distill_center: bool = False,
+        distill_rescale: bool = False,
         fusion_position: str = "after_encoder",
         **kwargs,
     ):
@@ -118,6 +139,18 @@ class GCFTASRModel(ESPnetASRModel):
         self.distill_weight = distill_weight
         self.distill_loss = distill_loss
         self.distill_fusion_input = distill_fusion_input
+        self.distill_center = distill_center and context_mode == "distill"
+        if distill_rescale and not self.distill_center:
+            raise ValueError("`distill_rescale` scales the centred prediction: set `distill_center` too")
+        self.distill_rescale = distill_rescale
+        if self.distill_center:
+            # running sums over the training teachers' rows (float64: many rows)
+            self.register_buffer("teacher_sum", torch.zeros(context_dim, dtype=torch.float64))
+            self.register_buffer("teacher_sqsum", torch.zeros((), dtype=torch.float64))
+            self.register_buffer("teacher_count", torch.zeros((), dtype=torch.float64))
+        if self.distill_rescale:
+            self.register_buffer("student_sqsum", torch.zeros((), dtype=torch.float64))
+            self.register_buffer("student_count", torch.zeros((), dtype=torch.float64))
         self.fusion_position = fusion_position
         self.context_fusion: Optional[AbsContextFusion] = None
         self.context_student: Optional[AbsContextStudent] = None
@@ -303,18 +336,57 @@ class GCFTASRModel(ESPnetASRModel):
             context = context.to(frames.dtype)
             return self.context_fusion(frames, context, context_lengths)
         predicted, predicted_lengths = self.context_student(frames, frame_lengths)
-        self.last_student_prediction = predicted.detach()
         if context is not None:
             context = context.to(frames.dtype)
+            if self.distill_center and self.training:
+                self._count_teachers(context, context_lengths, predicted)
+        # the student's prediction in the teacher's space (centred targets: plus the mean)
+        student = predicted
+        if self.distill_center:
+            scale = self.student_scale().to(predicted.dtype) if self.distill_rescale else 1.0
+            student = predicted * scale + self.teacher_mean().to(predicted.dtype)
+        self.last_student_prediction = student.detach()
+        if context is not None:
             self._loss_ctx, self._cos_ctx = self._distillation(
-                predicted, predicted_lengths, context, context_lengths, frame_lengths)
+                predicted, student, predicted_lengths, context, context_lengths, frame_lengths)
         if self.training and context is not None and self.distill_fusion_input == "teacher":
             return self.context_fusion(frames, context, context_lengths)
-        return self.context_fusion(frames, predicted, predicted_lengths)
+        return self.context_fusion(frames, student, predicted_lengths)
+
+    def teacher_mean(self) -> torch.Tensor:
+        """(C,) mean of the training teachers' rows seen so far (centred distillation)."""
+        return (self.teacher_sum / self.teacher_count.clamp(min=1)).float()
+
+    def teacher_variance(self) -> torch.Tensor:
+        """Mean squared distance of the training teachers' rows to their mean."""
+        mean = self.teacher_sum / self.teacher_count.clamp(min=1)
+        return (self.teacher_sqsum / self.teacher_count.clamp(min=1) - mean.pow(2).sum()).float()
+
+    def student_scale(self) -> torch.Tensor:
+        """The teachers' spread over the student's (``distill_rescale``): 1 before any training."""
+        if float(self.student_sqsum) == 0.0:
+            return torch.ones(())
+        student = self.student_sqsum / self.student_count.clamp(min=1)
+        return (self.teacher_variance().double() / student).sqrt().float()
+
+    @torch.no_grad()
+    def _count_teachers(self, context: torch.Tensor, context_lengths: torch.Tensor,
+                        predicted: torch.Tensor) -> None:
+        """Add a training batch's teacher rows (and the student's centred predictions of the
+        utterances that have one, with ``distill_rescale``) to the running sums."""
+        rows = context[lengths_to_mask(context_lengths, context.size(1))].double()  # (N, C)
+        self.teacher_sum += rows.sum(dim=0)
+        self.teacher_sqsum += rows.pow(2).sum()
+        self.teacher_count += rows.size(0)
+        if self.distill_rescale:
+            with_teacher = predicted[context_lengths > 0].double()  # (B', Lq, C)
+            self.student_sqsum += with_teacher.pow(2).sum(dim=-1).sum()
+            self.student_count += with_teacher.shape[0] * with_teacher.shape[1]
 
     def _distillation(
         self,
         predicted: torch.Tensor,
+        student: torch.Tensor,
         predicted_lengths: torch.Tensor,
         context: torch.Tensor,
         context_lengths: torch.Tensor,
@@ -323,14 +395,20 @@ class GCFTASRModel(ESPnetASRModel):
         """``loss_ctx`` (frame-weighted distance, see the class docstring) and ``cos_ctx``.
 
         Args:
-            predicted: (B, Lq, C) student prediction.
+            predicted: (B, Lq, C) student output (centred with ``distill_center``).
+            student: (B, Lq, C) the prediction in the teacher's space (``cos_ctx``).
             predicted_lengths: (B,).
             context: (B, L, C) teacher context.
             context_lengths: (B,) (0: no teacher).
             frame_lengths: (B,) frames the student read.
         """
+        target, scale = context, None
+        if self.distill_center:
+            target = context - self.teacher_mean().to(context.dtype)
+            if self.distill_loss == "mse":
+                scale = self.teacher_variance().to(context.dtype)
         distances, valid = utterance_distances(
-            predicted, predicted_lengths, context, context_lengths, self.distill_loss)
+            predicted, predicted_lengths, target, context_lengths, self.distill_loss, scale=scale)
         if not bool(valid.any()):
             zero = predicted.sum() * 0.0
             return zero, zero.detach()
@@ -338,7 +416,7 @@ class GCFTASRModel(ESPnetASRModel):
         loss = (distances * frames)[valid].mean()
         with torch.no_grad():
             cosine, _ = utterance_distances(
-                predicted, predicted_lengths, context, context_lengths, "cosine")
+                student, predicted_lengths, context, context_lengths, "cosine")
             cos = (1.0 - cosine)[valid].mean()
         return loss, cos
 

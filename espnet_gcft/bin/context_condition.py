@@ -64,7 +64,9 @@ def main(argv=None) -> None:
         if args.condition not in CONDITIONS:
             pairing = degraded_pairing(utt2prev, args.condition, args.seed)
         elif args.condition == "shuffled":
-            pairing = shuffled_pairing(utt2prev, args.seed)
+            homophones = args.data_dir / "homophones"
+            items = read_homophones(homophones) if homophones.is_file() else None
+            pairing = shuffled_pairing(utt2prev, args.seed, items)
         else:
             pairing = opposite_pairing(list(utt2prev), read_homophones(args.data_dir / "homophones"),
                                        args.seed)

@@ -34,8 +34,8 @@ import sys
 from espnet_gcft.bin.common import reported_errors, setup_logging
 from espnet_gcft.errors import MissingInputError
 from espnet_gcft.fileio import write_text_atomic
-from espnet_gcft.recipe.results import METRICS, collect_records, run_facts
-from espnet_gcft.recipe.results_report import chart, inference_params, results_markdown
+from espnet_gcft.recipe.results import METRICS, add_holm, collect_records, read_headline, run_facts
+from espnet_gcft.recipe.results_report import chart, inference_params, results_markdown, table_family
 from espnet_gcft.recipe.variants import Layout
 
 
@@ -63,6 +63,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--extra_records", type=Path, nargs="*", default=[],
                         help="RESULTS.json files of other runs (e.g. the NER run) whose records "
                              "are added, with their tables, as they are")
+    parser.add_argument("--headline", type=Path, default=None,
+                        help="YAML list of the pre-stated headline tests (variant, set, condition, "
+                             "metric, target): RESULTS.md puts them first, as one Holm family")
     parser.add_argument("--out", type=Path, default=Path("RESULTS.md"))
     parser.add_argument("--json", type=Path, default=None, help="default: --out with .json")
     parser.add_argument("--plot", type=Path, default=None, help="PNG chart")
@@ -70,14 +73,18 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def commit_of(path: Path) -> str:
-    """The checkout's commit (short), with "+changes" when the work tree differs."""
+    """The checkout's commit (short), with "+changes" when the work tree differs (its
+    RESULTS files aside)."""
     def git(*args):
         return subprocess.run(["git", "-C", str(path), *args], capture_output=True,
                               text=True).stdout.strip()
     commit = git("rev-parse", "--short", "HEAD")
     if not commit:
         return "unknown"
-    return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    # the RESULTS files a run writes itself do not make its tree another one
+    changed = [line for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
+               if not Path(line[3:].strip()).name.startswith("RESULTS")]
+    return commit + ("+changes" if changed else "")
 
 
 def main(argv=None) -> None:
@@ -102,6 +109,8 @@ def main(argv=None) -> None:
             test_sets += [s for s in dict.fromkeys(r["set"] for r in extra) if s not in test_sets]
         layout = Layout(num_prev=args.num_prev, prev_mode=args.prev_mode,
                         context_prompt=args.context_prompt, context_tag=args.context_tag)
+        headline = read_headline(args.headline) if args.headline else []
+        add_holm(records, table_family, headline)
         facts = run_facts(args.context_dir, args.exp_dir, args.variants, args.test_sets[0], layout,
                           args.pooling)
         params = inference_params(args.exp_dir, args.variants, args.model_file, facts["llm"],
@@ -127,7 +136,9 @@ def main(argv=None) -> None:
             "and F1). Conditions: `gt` the ground-truth previous text (the default), "
             "`shuffled` another session's context, `opposite` the other sense's cue on the "
             "context-decided items, `hyp` the previous utterance's ASR hypothesis (the "
-            "baseline's). A difference with p >= 0.05 is noise."])
+            "baseline's). p in parentheses: Holm's adjustment within the family (the headline "
+            "tests, or the table). A difference whose p is not below 0.05 is noise; overlapping "
+            "intervals are not a test."])
         write_text_atomic(json_path, json.dumps(records, indent=1) + "\n")
         chart_name = None
         if args.plot is not None:
@@ -135,7 +146,7 @@ def main(argv=None) -> None:
             chart_name = str(args.plot.resolve().relative_to(args.out.resolve().parent)) \
                 if args.plot.resolve().is_relative_to(args.out.resolve().parent) else str(args.plot)
         write_text_atomic(args.out, results_markdown(records, test_sets, header, params,
-                                                     chart_name, context))
+                                                     chart_name, context, headline))
     logging.info(f"wrote {args.out}, {json_path}" + (f" and {args.plot}" if args.plot else ""))
 
 

@@ -24,7 +24,8 @@ import sys
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
 from espnet_gcft.fileio import write_text_atomic
-from espnet_gcft.recipe.sweep import sweep_chart, sweep_markdown, sweep_records
+from espnet_gcft.recipe.results import add_holm
+from espnet_gcft.recipe.sweep import sweep_chart, sweep_family, sweep_markdown, sweep_records
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -55,6 +56,7 @@ def main(argv=None) -> None:
     with reported_errors("make_sweep_results"):
         records = sweep_records(args.exp_dir, args.raw_dir, args.sweep_dir, args.variants,
                                 args.point, args.reference)
+        add_holm(records, sweep_family)
         header = "\n".join([
             "# RESULTS of a sweep", "",
             f"{date.today().isoformat()}. Command: `{args.command}`" if args.command
@@ -63,8 +65,10 @@ def main(argv=None) -> None:
             "(the exp dir names it), everything else as in the recipe. Values in percent with "
             "their 95% interval [low, high] over n items or utterances; p: two-sided paired test "
             "against the baseline's decode of the same set (exact McNemar on items, sclite's "
-            "matched pairs for WER, paired bootstrap otherwise). One seed per point: a "
-            "difference between two points whose intervals overlap is not shown to be an effect."])
+            "matched pairs for WER, paired bootstrap otherwise), and in parentheses Holm's "
+            "adjustment over the table's tests (a table, a set and a variant, is a family). One "
+            "seed per point: these sweeps are exploratory, and overlapping intervals are not a "
+            "test."])
         write_text_atomic(json_path, json.dumps(records, indent=1) + "\n")
         chart_name = ""
         if args.plot is not None:

@@ -19,7 +19,7 @@ its rows); the model weighs each by the utterance's frame count (see
 ``GCFTASRModel``).
 """
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -62,6 +62,7 @@ def utterance_distances(
     target: torch.Tensor,
     target_lengths: torch.Tensor,
     kind: str = "mse",
+    scale: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Per utterance, the mean distance over the rows valid in prediction and pooled target.
 
@@ -71,6 +72,8 @@ def utterance_distances(
         target: (B, L, C) teacher context.
         target_lengths: (B,) valid target rows (0: no teacher).
         kind: one of ``DISTANCES``.
+        scale: for ``mse``, divide the squared error by this scalar instead of
+            each target row's squared norm (centred targets: their variance).
 
     Returns:
         (B,) distances and (B,) mask of the utterances that have a valid row
@@ -86,7 +89,8 @@ def utterance_distances(
     pooled, group_valid = pool_rows(target, target_lengths, rows)  # (B, Lq, C), (B, Lq)
     valid = group_valid & lengths_to_mask(prediction_lengths, rows)  # (B, Lq)
     if kind == "mse":
-        per_row = (prediction - pooled).pow(2).sum(-1) / pooled.pow(2).sum(-1).clamp(min=EPS)
+        norm = pooled.pow(2).sum(-1) if scale is None else scale
+        per_row = (prediction - pooled).pow(2).sum(-1) / norm.clamp(min=EPS)
     elif kind == "l1":
         per_row = (prediction - pooled).abs().sum(-1) / pooled.abs().sum(-1).clamp(min=EPS)
     else:

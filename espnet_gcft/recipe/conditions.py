@@ -1,8 +1,11 @@
 """Decode-time context conditions built by re-pairing a set's own contexts.
 
 - ``shuffled``: every utterance that has a previous one takes the context of
-  an utterance of *another* session (that also has one): the control that
-  separates information from parameters.
+  an utterance of *another* session: the control that separates information
+  from parameters. With a ``homophones`` file the donors are its P and W items
+  (their context is a cue, a sentence that carries a sense: the control then
+  gives a context as informative as a real one, only about another item),
+  otherwise any utterance that has a previous one.
 - ``opposite``: every context-decided item (type P or W of ``homophones``)
   takes the context of an item of the other sense (an item whose right
   spelling, or for an entity item type, is this item's alternative); every
@@ -13,7 +16,9 @@
   session's context (replaced) or none, ``L = 0`` (dropped); the others keep
   their own. The degraded utterances of a smaller ``p`` are among those of a
   larger one (one random order, cut at ``p``), so the rows of a degradation
-  table differ only by the added utterances.
+  table differ only by the added utterances. ``replaced`` draws its donors
+  from any utterance of another session, with a seed of its own: ``replaced1``
+  is not the ``shuffled`` pairing again.
 
 All only re-pair existing contexts: the new scp points into the source's ark
 (a dropped context into a one-entry ``empty.ark``), so no LLM call and no
@@ -36,6 +41,8 @@ from espnet_gcft.scoring.homophones import Item
 
 CONDITIONS = ("shuffled", "opposite")
 CONTEXT_DECIDED = ("P", "W", "P2", "P3")
+# the items whose own context (one previous utterance) is their cue
+CUE_DONORS = ("P", "W")
 # the types that trade contexts only among their own items
 SAME_TYPE_DONORS = ("P2", "P3")
 DEGRADED = re.compile(r"^(replaced|dropped)(0(\.[0-9]+)?|1(\.0*)?)$")
@@ -62,10 +69,19 @@ def sessions_of(utt2prev: Dict[str, str]) -> Dict[str, str]:
     return session
 
 
-def shuffled_pairing(utt2prev: Dict[str, str], seed: int = 0) -> Dict[str, str]:
-    """utt -> donor: a random utterance with a previous one from another session."""
+# the seed offset of replaced<p>'s donors (shuffled's are drawn with the seed itself)
+REPLACED_SEED = 1
+
+
+def shuffled_pairing(utt2prev: Dict[str, str], seed: int = 0,
+                     items: Optional[Dict[str, Item]] = None) -> Dict[str, str]:
+    """utt -> donor: a random utterance with a previous one from another session (a P or W
+    item of ``items``, when there are some)."""
     session = sessions_of(utt2prev)
     donors = [u for u, p in utt2prev.items() if p != NO_PREVIOUS]
+    decided = [u for u in donors if items and u in items and items[u].kind in CUE_DONORS]
+    if decided:
+        donors = decided
     if len({session[u] for u in donors}) < 2:
         raise ConditionError("shuffling needs at least two sessions with a previous utterance")
     rng = random.Random(seed)
@@ -102,7 +118,7 @@ def degraded_pairing(utt2prev: Dict[str, str], condition: str, seed: int = 0) ->
     if mode == "dropped":
         pairing.update({utt: DROPPED for utt in chosen})
     elif chosen:
-        donors = shuffled_pairing(utt2prev, seed)
+        donors = shuffled_pairing(utt2prev, seed + REPLACED_SEED)
         pairing.update({utt: donors[utt] for utt in chosen})
     return pairing
 

@@ -1,9 +1,12 @@
 """What a context variant's inputs knew about the context-decided words.
 
 - :func:`student_diagnostics` (gcaf): the cosine between the student's
-  prediction and the teacher embedding, and how often the prediction's nearest
-  sense centroid (the mean teacher embedding of the items of each spelling,
-  between the item's two spellings) is the right sense, per item type;
+  prediction and the teacher embedding; ``student_gain``, that cosine minus
+  the cosine of the training teachers' mean to the same teacher (0: the
+  student predicts no more than one constant vector, it collapsed), pooled
+  and per row type; and how often the prediction's nearest sense centroid
+  (the mean teacher embedding of the items of each spelling, between the
+  item's two spellings) is the right sense, per item type;
 - :func:`llm_diagnostics` (gen_inject): how often the LLM's output for an
   item already holds the right spelling, or the alternative one.
 
@@ -14,7 +17,7 @@ type, not a spelling an LLM output could hold.
 """
 
 import re
-from typing import Dict
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -34,23 +37,41 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b) / norm if norm > 0 else 0.0
 
 
+def _mean_record(values: List[float]) -> dict:
+    """Mean x 100 with a bootstrap 95% interval."""
+    low, high = bootstrap_mean_interval(values)
+    return {"value": round(100 * float(np.mean(values)), 4), "ci_low": round(100 * low, 4),
+            "ci_high": round(100 * high, 4), "n": len(values)}
+
+
 def student_diagnostics(student: Dict[str, np.ndarray], teacher: Dict[str, np.ndarray],
-                        items: Dict[str, Item]) -> Dict[str, dict]:
-    """``student_teacher_cos`` over utterances with a teacher context, ``student_sense_acc_<type>``.
+                        items: Dict[str, Item], train_mean: Optional[np.ndarray] = None,
+                        types: Optional[Dict[str, str]] = None) -> Dict[str, dict]:
+    """``student_teacher_cos``, ``student_gain[_<type>]`` and ``student_sense_acc_<type>``.
 
     Args:
         student: utt -> (Lq, C) student prediction.
         teacher: utt -> (L, C) teacher context (L = 0: none).
         items: the set's homophone items.
+        train_mean: (C,) the training teachers' mean (``student_gain``).
+        types: utt -> its row type (``student_gain_<type>``; default: the item types).
     """
-    cosines = [_cosine(_vector(student[u]), _vector(m)) for u, m in teacher.items()
-               if len(m) and u in student]
+    with_teacher = [u for u, m in teacher.items() if len(m) and u in student]
+    cosines = [_cosine(_vector(student[u]), _vector(teacher[u])) for u in with_teacher]
     records = {}
     if cosines:
-        low, high = bootstrap_mean_interval(cosines)
-        records["student_teacher_cos"] = {
-            "value": round(100 * float(np.mean(cosines)), 4), "ci_low": round(100 * low, 4),
-            "ci_high": round(100 * high, 4), "n": len(cosines)}
+        records["student_teacher_cos"] = _mean_record(cosines)
+    if cosines and train_mean is not None:
+        gains = {u: c - _cosine(train_mean, _vector(teacher[u])) for u, c in zip(with_teacher, cosines)}
+        records["student_gain"] = _mean_record(list(gains.values()))
+        kinds = types if types is not None else {u: item.kind for u, item in items.items()}
+        by_type: Dict[str, List[float]] = {}
+        for utt, gain in gains.items():
+            if utt in kinds:
+                by_type.setdefault(kinds[utt], []).append(gain)
+        for kind in sorted(by_type):
+            if len(by_type[kind]) > 1:
+                records[f"student_gain_{kind}"] = _mean_record(by_type[kind])
     sums: Dict[str, np.ndarray] = {}
     counts: Dict[str, int] = {}
     for utt, item in items.items():

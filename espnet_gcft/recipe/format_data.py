@@ -20,7 +20,8 @@ from espnet_gcft.fileio import read_table, utterance_ids, write_table_atomic
 
 # Files copied unchanged when present (a set without references has no text
 # and transcript).
-COPIED = ("text", "transcript", "utt2spk", "utt2prev", "homophones", "utt2sentiment")
+COPIED = ("text", "transcript", "utt2spk", "utt2prev", "homophones", "utt2sentiment", "utt2type",
+          "distill_topics")
 
 
 class FormatError(InputError, RuntimeError):

@@ -13,32 +13,35 @@ the same set, paired unit by unit:
 - ``cer`` and F1s: paired bootstrap over utterances.
 
 Diagnostics (``decode_<set>/diagnostics.json``) become records without a test.
+
+Every p comes with ``p_holm``, Holm's adjustment within its ``family``: the
+pre-stated headline tests (:func:`read_headline`) are one family, and every
+other record's family is the RESULTS table it appears in (a set and a group of
+metrics, :func:`add_holm`).
 """
 
 import json
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from espnet_gcft.recipe.init_model import describe_init
 from espnet_gcft.recipe.variants import BASELINE, Layout, decode_dir, variant_of
+from espnet_gcft.scoring.homophones import CUE_SEEN
 from espnet_gcft.scoring.score import F1_METRICS, ScoredDecode, load_decode
-from espnet_gcft.scoring.stats import error_rate, mcnemar_exact, paired_bootstrap
+from espnet_gcft.scoring.stats import error_rate, holm, mcnemar_exact, paired_bootstrap
 from espnet_gcft.scoring.trn import ScoringError
 from espnet_gcft.scoring.wer import find_sclite, matched_pairs_p
 
 logger = logging.getLogger(__name__)
 
-HOMOPHONE_METRICS = ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C",
-                     "homophone_acc_P_seen_cue", "homophone_acc_P_unseen_cue",
-                     "homophone_acc_W_seen_cue", "homophone_acc_W_unseen_cue",
-                     "context_word_acc", "context_word_alt", "context_word_other",
-                     # far cues (the cue 2 or 3 utterances back) and entity types
-                     "homophone_acc_P2", "homophone_acc_P3",
-                     "homophone_acc_P2_seen_cue", "homophone_acc_P2_unseen_cue",
-                     "homophone_acc_P3_seen_cue", "homophone_acc_P3_unseen_cue",
-                     "entity_type_acc_P", "entity_type_acc_P_seen_cue",
-                     "entity_type_acc_P_unseen_cue"]
+HOMOPHONE_METRICS = ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C", "homophone_acc_S"] + [
+    f"homophone_acc_{kind}_{seen}_cue" for kind in ("P", "W") for seen in CUE_SEEN.values()] + [
+    "context_word_acc", "context_word_alt", "context_word_other",
+    # far cues (the cue 2 or 3 utterances back) and entity types
+    "homophone_acc_P2", "homophone_acc_P3"] + [
+    f"homophone_acc_{kind}_{seen}_cue" for kind in ("P2", "P3") for seen in CUE_SEEN.values()] + [
+    "entity_type_acc_P"] + [f"entity_type_acc_P_{seen}_cue" for seen in CUE_SEEN.values()]
 METRICS = {
     "asr": ["wer", "cer"] + HOMOPHONE_METRICS,
     "ner": list(F1_METRICS["ner"]) + ["wer", "cer"] + HOMOPHONE_METRICS,
@@ -47,7 +50,8 @@ METRICS = {
 # shares that are not "right answers": no paired test against the baseline
 UNTESTED = ("context_word_alt", "context_word_other")
 RECORD_KEYS = ("variant", "set", "condition", "metric", "value", "ci_low", "ci_high", "n",
-               "p_vs_baseline")
+               "p_vs_baseline", "p_holm", "family")
+HEADLINE = "headline"
 
 
 class Decodes:
@@ -111,8 +115,11 @@ def collect_records(exp_dir: Path, raw_dir: Path, variants: List[str], test_sets
         for dset in test_sets:
             for condition in conditions:
                 scores = decodes.score(variant, dset, condition)
+                diagnostics = decode_dir(exp_dir, variant, dset, condition) / "diagnostics.json"
                 if scores is None:
-                    if condition == "gt":
+                    if diagnostics.is_file():  # a probe of the shared pretrained model
+                        records += _diagnostic_records(diagnostics, variant, dset, condition)
+                    elif condition == "gt" and variant_of(variant) is not None:
                         logger.warning(f"{decode_dir(exp_dir, variant, dset, 'gt')}/score.json "
                                        "is missing: run stage 7")
                     continue
@@ -132,12 +139,15 @@ def collect_records(exp_dir: Path, raw_dir: Path, variants: List[str], test_sets
                         if p is not None:
                             record["p_vs_baseline"] = p
                     records.append(record)
-                diagnostics = decode_dir(exp_dir, variant, dset, condition) / "diagnostics.json"
                 if diagnostics.is_file():
-                    for metric, values in sorted(json.loads(diagnostics.read_text()).items()):
-                        records.append(dict(variant=variant, set=dset, condition=condition,
-                                            metric=metric, **values))
+                    records += _diagnostic_records(diagnostics, variant, dset, condition)
     return records
+
+
+def _diagnostic_records(path: Path, variant: str, dset: str, condition: str) -> List[dict]:
+    """The records of a ``diagnostics.json`` (no paired test)."""
+    return [dict(variant=variant, set=dset, condition=condition, metric=metric, **values)
+            for metric, values in sorted(json.loads(path.read_text()).items())]
 
 
 def run_facts(context_dir: Path, exp_dir: Path, variants: List[str], test_set: str,
@@ -178,3 +188,34 @@ def run_facts(context_dir: Path, exp_dir: Path, variants: List[str], test_set: s
         facts["init_param"] = facts["init_param"] or ", ".join(
             describe_init(param) for param in loaded.get("init_param") or [])
     return facts
+
+
+def read_headline(path: Path) -> List[dict]:
+    """The pre-stated headline tests of a YAML file: a list of ``{variant, set, condition,
+    metric, target}`` (``target``: what the run must show, in words)."""
+    import yaml
+
+    tests = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    keys = ("variant", "set", "condition", "metric", "target")
+    for index, test in enumerate(tests, 1):
+        if not isinstance(test, dict) or set(test) != set(keys):
+            raise ScoringError(f"{path}: headline test {index} must have exactly the keys "
+                               f"{', '.join(keys)}, got {test!r}")
+    return tests
+
+
+def add_holm(records: List[dict], family_of: Callable[[dict], str],
+             headline: Sequence[dict] = ()) -> None:
+    """Set ``family`` and ``p_holm`` on every record with a ``p_vs_baseline``: the
+    headline tests form one family, every other record the family ``family_of`` names."""
+    wanted = {(t["variant"], t["set"], t["condition"], t["metric"]) for t in headline}
+    families: Dict[str, List[dict]] = {}
+    for record in records:
+        if "p_vs_baseline" not in record:
+            continue
+        key = (record["variant"], record["set"], record["condition"], record["metric"])
+        record["family"] = HEADLINE if key in wanted else family_of(record)
+        families.setdefault(record["family"], []).append(record)
+    for members in families.values():
+        for record, adjusted in zip(members, holm([r["p_vs_baseline"] for r in members])):
+            record["p_holm"] = adjusted

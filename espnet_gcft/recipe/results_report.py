@@ -5,28 +5,33 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from espnet_gcft.recipe.conditions import DEGRADED
+from espnet_gcft.scoring.homophones import CUE_SEEN
 from espnet_gcft.recipe.variants import variant_of
 
 logger = logging.getLogger(__name__)
 
 TABLES = [
     ("Context-decided words: forced choice between the two spellings",
-     ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C"]),
-    ("Forced choice by cue: seen in training or only in test",
-     ["homophone_acc_P_seen_cue", "homophone_acc_P_unseen_cue", "homophone_acc_W_seen_cue",
-      "homophone_acc_W_unseen_cue"]),
+     ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C", "homophone_acc_S"]),
+    ("Forced choice by what training saw of the cue's topic words: both (seen), one "
+     "(part_seen), neither (unseen)",
+     [f"homophone_acc_{k}_{s}_cue" for k in ("P", "W") for s in CUE_SEEN.values()]),
     ("Forced choice with the cue 2 or 3 utterances back",
-     ["homophone_acc_P2", "homophone_acc_P3", "homophone_acc_P2_seen_cue",
-      "homophone_acc_P2_unseen_cue", "homophone_acc_P3_seen_cue", "homophone_acc_P3_unseen_cue"]),
+     ["homophone_acc_P2", "homophone_acc_P3"]
+     + [f"homophone_acc_{k}_{s}_cue" for k in ("P2", "P3") for s in CUE_SEEN.values()]),
     ("Forced choice between an entity's two types",
-     ["entity_type_acc_P", "entity_type_acc_P_seen_cue", "entity_type_acc_P_unseen_cue"]),
+     ["entity_type_acc_P"] + [f"entity_type_acc_P_{s}_cue" for s in CUE_SEEN.values()]),
     ("Decoded words", ["wer", "cer", "context_word_acc", "context_word_alt", "context_word_other"]),
     ("Task scores", ["f1_micro", "f1_macro", "label_f1_micro", "label_f1_macro", "macro_f1",
                      "accuracy"]),
-    ("What the context knew", ["student_teacher_cos", "student_sense_acc_P", "student_sense_acc_W",
-                               "student_sense_acc_C", "llm_has_right", "llm_has_alt"]),
+    ("What the context knew", ["probe_sense_acc", "student_teacher_cos", "student_gain",
+                               "student_gain_topic", "student_gain_S", "student_gain_P",
+                               "student_gain_W", "student_gain_C", "student_sense_acc_S",
+                               "student_sense_acc_P", "student_sense_acc_W", "student_sense_acc_C",
+                               "llm_has_right", "llm_has_alt"]),
 ]
-CHART_METRICS = ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C", "homophone_acc_P2",
+CHART_METRICS = ["homophone_acc_P", "homophone_acc_W", "homophone_acc_C", "homophone_acc_S",
+                 "homophone_acc_P2",
                  "homophone_acc_P3", "entity_type_acc_P", "cer"]
 
 
@@ -79,10 +84,35 @@ def inference_params(exp_dir: Path, variants: List[str], model_file: str, llm: O
     return params
 
 
-def _p(value: Optional[float]) -> str:
-    if value is None:
-        return ""
+def _pvalue(value: float) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _p(record: Optional[dict]) -> str:
+    """A record's p against the baseline, and Holm's within its family in parentheses."""
+    if not record or record.get("p_vs_baseline") is None:
+        return ""
+    holm = f" ({_pvalue(record['p_holm'])})" if "p_holm" in record else ""
+    return _pvalue(record["p_vs_baseline"]) + holm
+
+
+def table_family(record: dict) -> str:
+    """The family of a record's paired test: the RESULTS table it appears in."""
+    title = next((t for t, metrics in TABLES if record["metric"] in metrics), record["metric"])
+    return f"{record['set']}: {title}"
+
+
+def headline_table(records: List[dict], headline: List[dict]) -> List[str]:
+    """The pre-stated headline tests: each one's figure, p, Holm's p over them, and its target."""
+    by_key = {(r["variant"], r["set"], r["condition"], r["metric"]): r for r in records}
+    lines = ["| variant | set | condition | metric | value [95% interval] (n) | p vs baseline "
+             "(Holm over the headline tests) | target |", "|---|---|---|---|---|---|---|"]
+    for test in headline:
+        record = by_key.get((test["variant"], test["set"], test["condition"], test["metric"]))
+        value = f"{_cell(record)} (n={record.get('n')})" if record else "not run"
+        lines.append(f"| {test['variant']} | {test['set']} | {test['condition']} | {test['metric']} "
+                     f"| {value} | {_p(record)} | {test['target']} |")
+    return lines
 
 
 def _cell(record: dict) -> str:
@@ -109,7 +139,7 @@ def _table(records: List[dict], metrics: List[str], dset: str) -> List[str]:
         cells = []
         for metric in present:
             record = by_key.get((variant, condition, metric))
-            cells += ([_cell(record), _p(record.get("p_vs_baseline"))] if record else ["", ""])
+            cells += ([_cell(record), _p(record)] if record else ["", ""])
         if any(cells):
             lines.append(f"| {variant} | {condition} | " + " | ".join(cells) + " |")
     return lines
@@ -169,7 +199,7 @@ def degradation_table(records: List[dict], dset: str) -> List[str]:
             for variant, points in by_variant.items():
                 cells = []
                 for _, record in points:
-                    cells += [_cell(record), _p(record.get("p_vs_baseline"))] if record else ["", ""]
+                    cells += [_cell(record), _p(record)] if record else ["", ""]
                 context_free = _has_student(variant)
                 note = " (no context at inference: one decode)" if context_free else ""
                 rows.append(f"| {variant}{note} | " + " | ".join(cells) + " |")
@@ -187,11 +217,17 @@ def _millions(count: Optional[int]) -> str:
 
 def results_markdown(records: List[dict], test_sets: List[str], header: str,
                      params: Dict[str, Optional[int]], chart: Optional[str],
-                     context_table: str = "") -> str:
-    """The RESULTS.md text: header, chart, one table per metric group and set, costs."""
+                     context_table: str = "", headline: Optional[List[dict]] = None) -> str:
+    """The RESULTS.md text: header, chart, the headline tests, one table per metric group
+    and set (exploratory), costs."""
     lines = [header, ""]
     if chart:
         lines += [f"![results]({chart})", ""]
+    if headline:
+        lines += ["## Headline tests, stated before the run", ""] + headline_table(records, headline) + [
+            "", "## Exploratory tables", "",
+            "Each table is its own family: the p in parentheses is Holm's adjustment over the "
+            "table's tests.", ""]
     for dset in test_sets:
         for title, metrics in TABLES:
             table = _table(records, metrics, dset)

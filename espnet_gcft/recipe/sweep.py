@@ -85,6 +85,11 @@ def sweep_records(exp_dir: Path, raw_dir: Path, sweep_dir: Path, variants: Seque
     return records
 
 
+def sweep_family(record: dict) -> str:
+    """The family of a sweep record's paired test: its table (a set and a variant)."""
+    return f"{record['set']}: {base_variant(record['variant'])}"
+
+
 def _setting_order(records: List[dict]) -> List[str]:
     return list(dict.fromkeys(k for r in records for k in r["settings"]))
 
@@ -126,7 +131,7 @@ def sweep_markdown(records: List[dict], header: str, chart: str = "") -> str:
                 cells = [any_record["settings"].get(k, "") for k in keys] + [any_record["variant"]]
                 for metric in metrics:
                     record = row.get(metric)
-                    cells += [_cell(record), _p(record.get("p_vs_baseline"))] if record else ["", ""]
+                    cells += [_cell(record), _p(record)] if record else ["", ""]
                 lines.append("| " + " | ".join(cells) + " |")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -6,12 +6,13 @@ A data dir's ``homophones`` file lists the items, one per line::
 
 ``type`` says what decides the spelling (``P``: only the previous sentence,
 ``P2``/``P3``: only the sentence 2/3 back, ``W``: the previous sentence and a
-topic word of the current one, ``C``: the current sentence alone; any other
-label is kept as it is), ``position`` is the 0-based index of the word among
+topic word of the current one, ``C``: the current sentence alone, ``S``: a
+distill-only topic word of the current one, after a neutral sentence; any
+other label is kept as it is), ``position`` is the 0-based index of the word among
 the plain words of the reference (entity tags and a leading sentiment label
 do not count), ``word`` its right spelling and ``alternative`` the other one.
-``cue_seen`` (optional: ``yes``/``no``/``-``) says whether the deciding
-sentence occurs in training.
+``cue_seen`` (optional: ``yes``/``part``/``no``/``-``) says what of the
+deciding sentence's topic words occur in training: both, one, neither.
 
 An **entity item** decides an entity's type instead of a spelling: its
 ``word`` and ``alternative`` are both entity labels, a type of
@@ -48,7 +49,9 @@ from espnet_gcft.scoring.stats import wilson_interval
 from espnet_gcft.scoring.trn import ScoringError
 
 PathLike = Union[str, Path]
-ITEM_TYPES = ("P", "W", "C", "P2", "P3")
+ITEM_TYPES = ("P", "W", "C", "P2", "P3", "S")
+# cue_seen -> the metric suffix of its items (what training saw of the deciding sentence)
+CUE_SEEN = {"yes": "seen", "part": "part_seen", "no": "unseen"}
 NO_ENTITY = "O"
 ENTITY_LABELS = NER_TYPES + (NO_ENTITY,)
 
@@ -218,13 +221,13 @@ def accuracy_record(right: int, n: int) -> Dict[str, float]:
 def item_groups(items: Dict[str, Item]) -> Dict[str, List[str]]:
     """Forced-choice metric -> utterances: ``homophone_acc_<type>`` per item type,
     ``entity_type_acc_<type>`` for entity items, each also by cue_seen
-    (``..._<type>_seen_cue`` / ``_unseen_cue``)."""
+    (``..._<type>_seen_cue`` / ``_part_seen_cue`` / ``_unseen_cue``)."""
     groups: Dict[str, List[str]] = {}
     for utt, item in items.items():
         metric = "entity_type_acc" if item.is_entity else "homophone_acc"
         groups.setdefault(f"{metric}_{item.kind}", []).append(utt)
-        if item.cue_seen in ("yes", "no"):
-            name = f"{metric}_{item.kind}_{'seen' if item.cue_seen == 'yes' else 'unseen'}_cue"
+        if item.cue_seen in CUE_SEEN:
+            name = f"{metric}_{item.kind}_{CUE_SEEN[item.cue_seen]}_cue"
             groups.setdefault(name, []).append(utt)
     return groups
 

@@ -127,3 +127,19 @@ def bootstrap_mean_interval(values: Sequence[float], samples: int = BOOTSTRAP_SA
     """95% percentile-bootstrap interval of a mean."""
     array = np.asarray(values, dtype=np.float64)
     return bootstrap_interval(len(array), lambda index: float(array[index].mean()), samples, seed)
+
+
+def holm(pvalues: Sequence[float]) -> List[float]:
+    """Holm's step-down adjustment of a family of p-values (same order, capped at 1).
+
+    The i-th smallest p is multiplied by ``m - i`` (i from 0) and the result made
+    non-decreasing in that order, so an adjusted p below 0.05 rejects its null with
+    the family-wise error rate held at 5%.
+    """
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    adjusted = [0.0] * len(pvalues)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[index]))
+        adjusted[index] = running
+    return adjusted

@@ -57,6 +57,7 @@ ssl_init_config=""       # [file or empty, stage 2] wav2vec2 JSON config: stage 
 results_extra=""         # [names or empty] more exp dir names (e.g. sweep points: inject_gt_rows_n3) whose decodes stage 8 adds to RESULTS
 results_records=""       # [files or empty, stage 8] RESULTS.json files of other runs (e.g. the NER run) whose records stage 8 adds
 results=""               # [md path or empty] stage 8 table of --expdir (default: RESULTS.md, or RESULTS_<ssl>.md with --ssl; RESULTS.json and RESULTS.png go next to it)
+headline=""              # [file or empty, stage 8] YAML list of the tests stated before the run (variant, set, condition, metric, target): RESULTS.md shows them first, as one Holm family
 ssl=""                   # [name or empty] S3PRL upstream to fine-tune (wav2vec2, hubert, wavlm_base_plus, ...): sets frontend_conf.upstream of every config (empty: as the configs say)
 # == Context ==
 prompt_file=""           # [file or empty] YAML file with more prompts
@@ -456,8 +457,11 @@ diagnostics() {
     local variant=$1 dset=$2 condition=$3 out=$4 opts=() source=${variant_source[$1]} generated=""
     [ -z "${source}" ] || generated=${dumpdir}/context/${dset}/${condition_source["${source} ${condition}"]}/text
     if has_student "${variant}"; then
+        # student_gain: against the training teachers' mean; per row type with utt2type
         opts=(--student "${out}/student.scp"
-              --teacher "${dumpdir}/context/${dset}/${source}/emb_${pooling}.scp")
+              --teacher "${dumpdir}/context/${dset}/${source}/emb_${pooling}.scp"
+              --train_teacher "${dumpdir}/context/${train_set}/${source}/emb_${pooling}.scp")
+        [ ! -s "${dumpdir}/raw/${dset}/utt2type" ] || opts+=(--utt2type "${dumpdir}/raw/${dset}/utt2type")
     elif [ "${variant_context[${variant}]}" = generated ] && [ "${condition}" != shuffled ] && [ -s "${generated}" ]; then
         # (a row-stacked source has no one text per utterance)
         opts=(--generated "${generated}")
@@ -522,6 +526,18 @@ if in_stages 7 7; then
                 decode_and_score "${variant}" "${dset}" gt
         done
         pool_wait
+        # does the shared pretrained encoder hear the distill-only topic words? (a linear probe)
+        if [ -n "${pretrain_config}" ] && [ -s "${data}/distill_topics" ] \
+                && [ -s "${dumpdir}/raw/${train_set}/distill_topics" ]; then
+            take_turn "${expdir}/pretrain"
+            model=${expdir}/pretrain/${inference_model}
+            run_step "${expdir}/pretrain/decode_${dset}/diagnostics.json" "$(step_key "file:${model}")" \
+                "${model}" "${data}/distill_topics" "${dumpdir}/raw/${train_set}/distill_topics" -- \
+                ${python} -m espnet_gcft.bin.probe_sense --model "${expdir}/pretrain" \
+                --model_file "${inference_model}" --train_data "${dumpdir}/raw/${train_set}" \
+                --test_data "${data}" --out "${expdir}/pretrain/decode_${dset}/diagnostics.json"
+            end_turn "${expdir}/pretrain"
+        fi
         has_references "${data}" && [ -n "${conditions}" ] || continue
         # shuffled/opposite re-pair contexts; hyp needs a context-free model's hypotheses
         take_turn "${dumpdir}/context"
@@ -547,11 +563,12 @@ if in_stages 8 8; then
         # shellcheck disable=SC2046,SC2086
         ${python} -m espnet_gcft.bin.make_results --exp_dir "${expdir}" \
             --variants $(for variant in ${variants}; do basename "${variant_dir[${variant}]}"; done) ${results_extra} \
+            $([ -z "${pretrain_config}" ] || echo pretrain) \
             --test_sets ${scored_sets} --conditions gt ${conditions} --task "${task}" \
             --context_dir "${dumpdir}/context" --context_prompt "${context_prompt}" \
             --pooling "${pooling}" --num_prev "${num_prev}" --prev_mode "${prev_mode}" --seed "${seed}" \
             --model_file "${inference_model}" --command "${command_line}" \
-            ${results_records:+--extra_records ${results_records}} \
+            ${results_records:+--extra_records ${results_records}} ${headline:+--headline "${headline}"} \
             --out "${results}" --json "${results%.md}.json" --plot "${results%.md}.png"
     else
         log "  no test set has references: no RESULTS.md"

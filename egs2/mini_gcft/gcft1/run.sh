@@ -39,6 +39,7 @@ done
     --train_jobs 2 \
     --pooling mean \
     --variants "baseline inject_gt gen_inject gcaf" \
+    --headline conf/headline.yaml \
     --train_config_dir conf \
     --inference_config conf/decode.yaml \
     --inference_nj 1 \

@@ -34,7 +34,10 @@ degraded="replaced0.25 replaced0.5 replaced1 dropped0.25 dropped0.5 dropped1"
 conditions="shuffled opposite hyp ${degraded}"
 # the inject_gt points of the N sweep (exp dirs inject_gt_<tag>) and gcaf's alpha points
 n_points="join_n2 join_n3 rows_n2 rows_n3"
-alpha_points="dw0.1 dw1.0"
+# the demo's gcaf (conf/train_gcaf.yaml) is the reference point of alpha 0.1 0.3 1.0
+alpha=$(python3 -m espnet_gcft.bin.recipe_info config_value conf/train_gcaf.yaml model_conf.distill_weight)
+alpha_grid=$(for a in 0.1 0.3 1.0; do [ "${a}" = "${alpha}" ] || printf '%s ' "${a}"; done)
+alpha_points=$(for a in ${alpha_grid}; do printf 'dw%s ' "${a}"; done)
 
 if [ "${step}" -le 1 ]; then
     log "Step 1: audio variants, degraded and other conditions on test"
@@ -51,9 +54,12 @@ if [ "${step}" -le 3 ]; then
         -- --test_sets "test test_far"
 fi
 if [ "${step}" -le 4 ]; then
-    log "Step 4: gcaf's distillation weight alpha (0.3: the demo's gcaf)"
-    ./sweep.sh --name sweep_alpha --jobs 2 --variants gcaf --grid "distill_weight=0.1 1.0" \
-        --sweep_dir exp/sweep --results exp/sweep/RESULTS_alpha.md --reference "gcaf:distill_weight=0.3" -- --test_sets test
+    log "Step 4: gcaf's distillation weight alpha (${alpha}: the demo's gcaf)"
+    ./sweep.sh --name sweep_alpha --jobs 2 --variants gcaf --grid "distill_weight=${alpha_grid% }" \
+        --sweep_dir exp/sweep --results exp/sweep/RESULTS_alpha.md --reference "gcaf:distill_weight=${alpha}" -- --test_sets test
+    log "Step 4: the break control: gcaf trained on shuffled teachers (every training context another session's)"
+    ./run.sh --stage 6 --stop_stage 7 --variants gcaf --tag teacher_shuffled --train_degrade replaced1 \
+        --conditions "" --test_sets test
 fi
 if [ "${step}" -le 5 ]; then
     log "Step 5: NER, the four variants on the entity-type sets (exp_ner, RESULTS_ner.*)"
@@ -63,7 +69,7 @@ if [ "${step}" -le 6 ]; then
     log "Step 6: RESULTS.{md,json,png} with every variant, condition, N point and the NER run; RESULTS_sweep.{md,json,png}"
     # shellcheck disable=SC2046
     ./run.sh --stage 8 --stop_stage 8 --test_sets "test test_far" --variants "${variants}" \
-        --conditions "${conditions}" --results_extra "$(for t in ${n_points}; do printf 'inject_gt_%s ' "${t}"; done)" \
+        --conditions "${conditions}" --results_extra "$(for t in ${n_points}; do printf 'inject_gt_%s ' "${t}"; done)gcaf_teacher_shuffled" \
         --results_records "$([ -s RESULTS_ner.json ] && echo RESULTS_ner.json || log "  no RESULTS_ner.json (step 5 not run): RESULTS without NER records" >&2)"
     # shellcheck disable=SC2046
     python3 -m espnet_gcft.bin.make_sweep_results --exp_dir exp --sweep_dir exp/sweep \
@@ -72,7 +78,7 @@ if [ "${step}" -le 6 ]; then
             mode=${t%_n*}; echo --point "${t}" "prev_mode=${mode},num_prev=${t#*_n}"; done) \
         --reference inject_gt prev_mode=join,num_prev=1 \
         $(for t in ${alpha_points}; do echo --point "${t}" "distill_weight=${t#dw}"; done) \
-        --reference gcaf distill_weight=0.3 \
+        --reference gcaf "distill_weight=${alpha}" \
         --command "$0 $*" --out RESULTS_sweep.md --json RESULTS_sweep.json --plot RESULTS_sweep.png
 fi
 log "Successfully finished in ${SECONDS} s"

@@ -9,11 +9,17 @@ Writes one data dir per set with ``wav.scp``, ``text`` (the target of
 ``--task``: the transcript for asr, the transcript with inline
 ``TYPE FILL ... SEP`` entity tags for ner, the sentiment label followed by the
 transcript for sentiment), ``transcript`` (always the plain words),
-``utt2spk``, ``spk2utt`` and ``homophones``: one line per item,
+``utt2spk``, ``spk2utt``, ``utt2type`` (each utterance's row type: an item
+type, ``cue``, ``topic``, ``filler`` or ``other``), ``distill_topics``
+(``<utt> <sense>`` of the topic sentences of distill-only words: what GCAF's
+student can learn from the audio alone, and the encoder probe's data) and
+``homophones``: one line per item,
 ``<utt> <type> <position> <word> <alternative> <cue_seen>``, where ``type`` is
 P (only the previous sentence decides the spelling), P2/P3 (only the sentence
-2/3 back decides it), W (the carrier also names a topic word) or C (the
-carrier alone decides), ``position`` is the 0-based index of the homophone
+2/3 back decides it), W (the carrier also names a topic word), C (the
+carrier alone decides) or S (the carrier names a distill-only topic word and
+the previous sentence is neutral: only a student that learnt the word's sense
+from its teachers decides), ``position`` is the 0-based index of the homophone
 among the transcript's words, ``word`` its spelling in the reference and
 ``alternative`` the other spelling. An entity item (type P) has entity types
 as ``word`` and ``alternative`` (``O``: no entity), e.g. ``PERSON PLACE`` or
@@ -37,7 +43,7 @@ from espnet_gcft.fileio import write_text_if_changed
 from espnet_gcft.scoring.homophones import ENTITY_LABELS, NO_ENTITY, entity_spans
 
 TAGS = re.compile(r"\b(PLACE|QUANT|ORG|WHEN|NORP|PERSON|LAW) FILL | SEP\b")
-ITEM_TYPES = ("P", "W", "C", "P2", "P3")
+ITEM_TYPES = ("P", "W", "C", "P2", "P3", "S")
 ENTITY_SPLIT = "ner_"
 COLUMNS = ("utt_id", "voice", "speed", "split", "sentiment", "text", "type", "word",
            "alternative", "cue_seen")
@@ -116,7 +122,9 @@ def main() -> None:
                     if r["split"].startswith(ENTITY_SPLIT)}
     files = {}
     speakers = {}
-    for row in rows:
+    # (a set's rows of the demo's split first, then the entity sessions: the corpus
+    # appends rows of both)
+    for row in sorted(rows, key=lambda r: r["split"].startswith(ENTITY_SPLIT)):
         for split in data_sets(row["split"], args.task, entity_bases):
             add_row(row, split, args.task, files, speakers)
     # A file that already holds the same lines keeps its time stamp: a rerun of
@@ -133,7 +141,8 @@ def add_row(row: dict, split: str, task: str, files: dict, speakers: dict) -> No
     """One utterance's lines in the files of a set."""
     if split not in files:
         files[split] = {name: io.StringIO()
-                        for name in ("wav.scp", "text", "transcript", "utt2spk", "homophones")}
+                        for name in ("wav.scp", "text", "transcript", "utt2spk", "homophones",
+                                     "utt2type", "distill_topics")}
     out = files[split]
     utt = row["utt_id"]
     plain = row["plain"]
@@ -143,6 +152,9 @@ def add_row(row: dict, split: str, task: str, files: dict, speakers: dict) -> No
     out["transcript"].write(f"{utt} {plain}\n")
     out["utt2spk"].write(f"{utt} {utt.split('-')[0]}\n")
     speakers.setdefault(split, {}).setdefault(utt.split("-")[0], []).append(utt)
+    out["utt2type"].write(f"{utt} {row['type'] if row['type'] != '-' else 'other'}\n")
+    if row["type"] == "topic" and row["word"] != "-":
+        out["distill_topics"].write(f"{utt} {row['word']}\n")
     if row["type"] in ITEM_TYPES:
         word, alternative = row["item"]
         out["homophones"].write(f"{utt} {row['type']} {row['position']} {word} "

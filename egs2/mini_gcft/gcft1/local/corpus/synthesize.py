@@ -40,7 +40,7 @@ import numpy as np
 import soundfile
 
 TAGS = re.compile(r"\b(PLACE|QUANT|ORG|WHEN|NORP|PERSON|LAW) FILL | SEP\b")
-ITEM_TYPES = ("P", "W", "C", "P2", "P3")
+ITEM_TYPES = ("P", "W", "C", "P2", "P3", "S")
 # the alternative of an entity item is an entity type (O: no entity), not a spelling
 ENTITY_LABELS = ("PLACE", "QUANT", "ORG", "WHEN", "NORP", "PERSON", "LAW", "O")
 # trim leading and trailing silence, keep 50 ms of it on each side

@@ -21,8 +21,9 @@ decides its spelling depends on the item type:
 Training also holds topic sessions: cue-like sentences of one sense and no
 homophone, distillation targets without spelling labels. Cues are built from
 topic words; two topic words per sense are held out of training and dev, so
-the test set has cues seen in training (``cue_seen=yes``) and cues seen only
-in test (``cue_seen=no``). Every sense has the same number of items of each type
+the test set has cues seen in training (``cue_seen=yes``) and cues drawn from
+the held-out ones, which mostly pair a held-out word with a seen one
+(``cue_seen=part``; ``no`` when both words are held out). Every sense has the same number of items of each type
 per voice in every split; dev and test are separate sessions. The output is
 deterministic (fixed seed) and committed; ``synthesize.py`` makes the audio.
 
@@ -54,8 +55,8 @@ for a topic-session sentence and ``-`` otherwise. For a homophone item
 ``word`` is the homophone as spelled in ``text`` and ``alternative`` its other
 spelling; for an entity item ``word`` is the name (its type is the tag around
 it in ``text``, ``O`` if untagged) and ``alternative`` the other type (``-``
-when not an item); ``cue_seen`` says whether the deciding sentence occurs in
-training (``yes``/``no``, ``-`` when not P/W/P2/P3).
+when not an item); ``cue_seen`` says what of the deciding sentence's topic
+words training saw (``yes``: both, ``part``: one, ``no``: neither; ``-`` when not P/W/P2/P3).
 """
 
 from itertools import combinations
@@ -336,16 +337,105 @@ def added_sessions(split: str, rng: random.Random,
     return out
 
 
+# ---- Distill-only topic words: added after the splits above, from a seed of their own ----
+DISTILL_SEED = 20261206
+# sense -> three topic words that occur only in topic sessions of that sense (training
+# sentences with transcripts, and the test set's topic sessions) and in the test set's
+# S carriers: never in a cue, a W carrier or a training utterance with a homophone item,
+# and none of them holds either spelling of any pair. Chosen by check_distill_words.py:
+# the teacher of their training topic sentences (the embedded LLM title of the previous
+# sentence, a topic sentence of the same sense) lies nearest its own sense's cue centroid.
+DISTILL_TOPICS: Dict[str, List[str]] = {
+    "knight": ["fortress", "tournament", "crown"],
+    "night": ["candle", "evening", "bedtime"],
+    "flour": ["pastry", "cake", "yeast"],
+    "flower": ["daisy", "lily", "pollen"],
+    "pear": ["lemon", "mango", "banana"],
+    "pair": ["trousers", "jeans", "scarf"],
+    "hare": ["squirrel", "forest", "deer"],
+    "hair": ["wig", "razor", "mirror"],
+    "sail": ["wind", "ship", "island"],
+    "sale": ["coupon", "market", "refund"],
+    "tail": ["bone", "hamster", "kennel"],
+    "tale": ["novel", "library", "page"],
+}
+# a topic sentence names two of the sense's words, or one
+DISTILL_FRAMES = CUE_FRAMES + ["we saw the {a} again", "she liked the {a}"]
+# topic sessions per sense (one voice each, voices in turn) and their length
+DISTILL_TOPIC_SESSIONS = {"train": 4, "test": 1}
+DISTILL_SESSION_LENGTH = 6
+# S items per sense (a multiple of the number of voices), in sessions of six
+# (neutral sentence, S carrier) pairs
+S_PER_SENSE = 16
+
+
+def distill_sentence(rng: random.Random, sense: str) -> str:
+    frame = rng.choice(DISTILL_FRAMES)
+    a, b = rng.sample(DISTILL_TOPICS[sense], 2)
+    return frame.format(a=a, b=b)
+
+
+def distill_sessions(split: str, rng: random.Random) -> List[Tuple[str, List[Row]]]:
+    """(voice, rows) of the distill-only sessions of a split, in a shuffled order.
+
+    Topic sessions (type ``topic``, ``word`` = the sense): consecutive sentences of
+    one sense, so each sentence's previous one carries the sense and its own audio
+    holds the words. The test set also gets S items: a carrier naming the homophone
+    and one distill-only word of its sense (type ``S``), after a neutral sentence
+    (a filler), six such pairs a session, every sense with as many items per voice
+    and with its words in turn.
+    """
+    out = []
+    for number, sense in enumerate(TOPICS):
+        for index in range(DISTILL_TOPIC_SESSIONS[split]):
+            voice = VOICES[(index + number) % len(VOICES)]
+            out.append((voice, [(distill_sentence(rng, sense), "Neutral", "topic", sense, "-", "-")
+                                for _ in range(DISTILL_SESSION_LENGTH)]))
+    if split == "test":
+        by_voice: Dict[str, List[Row]] = {voice: [] for voice in VOICES}
+        for sense in TOPICS:
+            for index in range(S_PER_SENSE):
+                word = DISTILL_TOPICS[sense][index % len(DISTILL_TOPICS[sense])]
+                carrier = rng.choice(TOPIC_CARRIERS).format(w=sense, t=word)
+                by_voice[VOICES[index % len(VOICES)]].append(
+                    (carrier, "Neutral", "S", sense, other_sense(sense), "-"))
+        for voice, items in by_voice.items():
+            rng.shuffle(items)
+            for start in range(0, len(items), ITEMS_PER_SESSION):
+                rows: List[Row] = []
+                for item in items[start:start + ITEMS_PER_SESSION]:
+                    rows += [(rng.choice(FILLERS), "Neutral", "-", "-", "-", "-"), item]
+                out.append((voice, rows))
+    rng.shuffle(out)
+    return out
+
+
+def seen_label(cue: str) -> str:
+    """What of a cue training saw: ``yes`` (both topic words), ``part`` (one of its words
+    is held out of training) or ``no`` (both are)."""
+    held = {w for words in (*TOPICS.values(), *ENTITY_TOPICS.values()) for w in words[-HELD_OUT:]}
+    named = set(cue.split()) & {w for words in (*TOPICS.values(), *ENTITY_TOPICS.values())
+                                for w in words}
+    return "yes" if not named & held else "part" if named - held else "no"
+
+
 def print_session(number: int, voice: str, split: str, rows: List[Row],
                   rng: random.Random) -> List[Tuple[str, str, Row]]:
     """Print one session (ids ``<speaker>-<number>-<NNNN>``); (voice, speed, row) of each line.
 
-    A row's pace is its seventh field, or else drawn at random.
+    A row's pace is its seventh field, or else drawn at random. An item whose cue
+    was drawn from the held-out cues is labelled by what its cue holds
+    (:func:`seen_label`): most of those cues pair a held-out word with a seen one.
     """
     speaker = 100 + VOICES.index(voice)
     printed = []
+    cue = ""
     for position, row in enumerate(rows):
         text, sentiment, kind, word, alternative, seen = row[:6]
+        if kind == "cue":
+            cue = text
+        elif seen == "no":
+            seen = seen_label(cue)
         utt = f"{speaker}-{number}-{position:04d}"
         speed = row[6] if len(row) > 6 else rng.choice(SPEEDS)
         print(f"{utt}\t{voice}\t{speed}\t{split}\t{sentiment}\t{text}\t{kind}\t{word}"
@@ -371,6 +461,12 @@ def main() -> None:
     cues = test_cues(test_rows)
     for split in ADDED_SPLITS:
         for voice, rows in added_sessions(split, rng, cues):
+            number += 1
+            print_session(number, voice, split, rows, rng)
+    # and so do the distill-only sessions, in the demo's train and test splits
+    rng = random.Random(DISTILL_SEED)
+    for split in ("train", "test"):
+        for voice, rows in distill_sessions(split, rng):
             number += 1
             print_session(number, voice, split, rows, rng)
 
