@@ -98,6 +98,9 @@ def test_results_hold_every_variant_condition_and_interval(recipe, full_run):
     assert 0 <= by[("inject_gt", "gt", "homophone_acc_P")]["p_vs_baseline"] <= 1
     assert 0 <= by[("gcaf", "gt", "wer")]["p_vs_baseline"] <= 1
     assert ("gcaf", "gt", "student_teacher_cos") in by and ("gen_inject", "gt", "llm_has_right") in by
+    # the collapse metric: the student's cosine to its teacher over the mean teacher's (0: collapsed)
+    gain = by[("gcaf", "gt", "student_gain")]
+    assert gain["n"] > 0 and gain["ci_low"] <= gain["value"] <= gain["ci_high"], gain
 
 
 def test_variants_read_the_right_context(recipe, full_run):
