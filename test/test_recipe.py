@@ -70,6 +70,36 @@ def test_every_design_file_exists(recipe, full_run):
         assert (recipe / name).is_file(), name
 
 
+def test_a_packed_model_transcribes_alone_elsewhere(recipe, full_run, tmp_path):
+    """exp/gcaf/packed.zip copied alone to another dir, loaded by a fresh process offline
+    (nothing of the recipe beside it: its upstream is exp/ssl/tiny_wav2vec2 in the
+    recipe), transcribes test utterances as the recipe's decode did."""
+    import shutil
+    import sys
+
+    shutil.copy(recipe / "exp" / "gcaf" / "packed.zip", tmp_path / "gcaf.zip")
+    hyps = dict(line.split(maxsplit=1) if " " in line else (line, "")
+                for line in (recipe / "exp" / "gcaf" / "decode_test" / "text").read_text().splitlines())
+    wav_scp = dict(line.split(maxsplit=1) for line in
+                   (recipe / "dump" / "raw" / "test" / "wav.scp").read_text().splitlines())
+    utts = sorted(hyps)[:3]
+    for utt in utts:  # the audio only, copied beside the zip
+        shutil.copy(recipe / wav_scp[utt], tmp_path / (utt + os.path.splitext(wav_scp[utt])[1]))
+    script = ("import glob, sys, soundfile\n"
+              "from espnet_gcft.asr.inference import GCFTSpeech2Text\n"
+              "s2t = GCFTSpeech2Text.from_pretrained('gcaf.zip', decode_mode='greedy')\n"
+              "for utt in sys.argv[1:]:\n"
+              "    wav, _ = soundfile.read(glob.glob(utt + '.*')[0], dtype='float32')\n"
+              "    print(utt, s2t.transcribe(wav))\n")
+    proc = subprocess.run([sys.executable, "-c", script, *utts], cwd=tmp_path, capture_output=True,
+                          text=True, env=dict(os.environ, HF_HUB_OFFLINE="1",
+                                              GCFT_CACHE=str(tmp_path / "cache")))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = dict(line.split(maxsplit=1) if " " in line else (line, "")
+               for line in proc.stdout.splitlines())
+    assert got == {utt: hyps[utt] for utt in utts}
+
+
 def test_results_hold_every_variant_condition_and_interval(recipe, full_run):
     results = (recipe / "RESULTS.md").read_text()
     for variant in VARIANTS:

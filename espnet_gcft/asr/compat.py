@@ -143,3 +143,45 @@ def atomic_torch_saves() -> Iterator[None]:
     save.__doc__ = original.__doc__
     with swapped_attribute(torch, "save", save):
         yield
+
+
+class _ConfigOnlyModel:
+    """Stands in for a ``transformers`` model class whose ``from_pretrained`` S3PRL calls."""
+
+    def __init__(self, model_class):
+        self.model_class = model_class
+
+    def from_pretrained(self, path, *args, **kwargs):
+        config = self.model_class.config_class.from_pretrained(path)
+        return self.model_class(config)
+
+
+class _NoCopy:
+    """``copy`` for ESPnet's S3PRL frontend module: its deep copy of the upstream's
+    weights (kept for ``reload_pretrained_parameters``, a training-time call) is
+    not made when the weights are the random ones of a weightless build."""
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        return {}
+
+
+@contextmanager
+def weightless_frontend() -> Iterator[None]:
+    """Within the block, S3PRL's ``hf_wav2vec2_custom`` upstream is built from its
+    ``config.json`` alone, without reading any weight file, and ESPnet's
+    ``S3prlFrontend`` keeps no copy of the upstream's initial weights.
+
+    For a model whose state dict is loaded right after it is built (a trained
+    checkpoint holds the upstream's weights): a packed model then needs only
+    the upstream's config and feature-extractor files, and loading skips a
+    full read and a full copy of the upstream's weights. Other S3PRL upstreams
+    are built as usual.
+    """
+    import espnet2.asr.frontend.s3prl as espnet_s3prl
+    import s3prl.upstream.hf_wav2vec2.expert as hf_expert
+
+    model_class = hf_expert.Wav2Vec2Model
+    with swapped_attribute(hf_expert, "Wav2Vec2Model", _ConfigOnlyModel(model_class)), \
+            swapped_attribute(espnet_s3prl, "copy", _NoCopy):
+        yield

@@ -5,7 +5,7 @@ Example::
     import soundfile
     from espnet_gcft.asr.inference import GCFTSpeech2Text
 
-    s2t = GCFTSpeech2Text.from_pretrained("exp/gcaf")      # exp dir or packed .zip
+    s2t = GCFTSpeech2Text.from_pretrained("exp/gcaf")      # exp dir, or packed.zip anywhere
     wav, rate = soundfile.read("utt.wav")
     text = s2t.transcribe(wav)                              # gcaf/baseline: audio only
     s2t_inject = GCFTSpeech2Text.from_pretrained("exp/inject_gt")
@@ -16,22 +16,23 @@ the first of a session); ``distill`` (gcaf) and ``none`` (baseline) models run
 from audio alone and refuse a context.
 """
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 
-from espnet_gcft.asr.compat import quiet_imports, swapped_attribute
+from espnet_gcft.asr.compat import quiet_imports, swapped_attribute, weightless_frontend
 from espnet_gcft.asr.context_data import check_context_matrix
 from espnet_gcft.asr.model import ContextError, GCFTASRModel
+from espnet_gcft.asr.pack import unpack_model
 from espnet_gcft.asr.task import GCFTTask
 from espnet_gcft.errors import MissingInputError
 
 with quiet_imports():  # ESPnet's imports print NLTK download errors, FutureWarnings
     import espnet2.bin.asr_inference as espnet_asr_inference
     from espnet2.bin.asr_inference import Speech2Text
-    from espnet2.main_funcs.pack_funcs import unpack
 
 # Checkpoints tried, in order, when a model is loaded from an exp dir.
 MODEL_FILES = ("valid.loss.ave.pth", "valid.acc.ave.pth", "valid.loss.best.pth", "latest.pth")
@@ -62,8 +63,11 @@ class GCFTSpeech2Text(Speech2Text):
     ):
         if decode_mode not in DECODE_MODES:
             raise ValueError(f"`decode_mode` must be one of {DECODE_MODES}, got {decode_mode!r}")
-        # Speech2Text builds its model through `ASRTask`; GCFT models need GCFTTask.
-        with swapped_attribute(espnet_asr_inference, "ASRTask", GCFTTask):
+        # Speech2Text builds its model through `ASRTask`; GCFT models need GCFTTask. With a
+        # checkpoint, which holds the upstream's weights, the S3PRL upstream is built from its
+        # config alone (a packed model carries no upstream weight file).
+        with swapped_attribute(espnet_asr_inference, "ASRTask", GCFTTask), \
+                (weightless_frontend() if asr_model_file is not None else nullcontext()):
             super().__init__(asr_train_config=asr_train_config, asr_model_file=None, **kwargs)
         if asr_model_file is not None:
             state = torch.load(asr_model_file, map_location=self.device, weights_only=True)
@@ -81,14 +85,16 @@ class GCFTSpeech2Text(Speech2Text):
         """Load from an exp dir (``config.yaml`` + a checkpoint) or a packed zip.
 
         Args:
-            model: exp dir of a training run, or an archive from
-                ``python -m espnet2.bin.pack asr``.
+            model: exp dir of a training run, or a packed zip
+                (:func:`espnet_gcft.asr.pack.pack_model`, recipe stage 8; it
+                loads anywhere, offline: it is unpacked once per archive
+                content into the cache, see :func:`~espnet_gcft.asr.pack.unpack_model`).
             model_file: checkpoint name inside the exp dir (default: the first
                 of ``MODEL_FILES`` that exists).
         """
         model = Path(model)
         if model.is_file():
-            files = unpack(model, model.parent / (model.name + ".unpacked"))
+            files = unpack_model(model)
             return cls(files["asr_train_config"], files["asr_model_file"], **kwargs)
         if not (model / "config.yaml").is_file():
             raise MissingInputError(f"{model}: neither a packed model nor an exp dir with config.yaml")

@@ -573,13 +573,13 @@ if in_stages 8 8; then
     else
         log "  no test set has references: no RESULTS.md"
     fi
+    # a model that loads anywhere: config, checkpoint, the upstream's config files, context.yaml
+    pack() { ${python} -m espnet_gcft.bin.pack_model --exp_dir "$1" --model_file "$1/${inference_model}" \
+        --out "$1/packed.zip" > "$1/pack.log"; }
     for variant in ${variants}; do
         dir=${variant_dir[${variant}]}
-        key=$(step_key "file:${dir}/${inference_model}")
-        fresh "${dir}/packed.zip" "${key}" "${dir}/${inference_model}" && continue
-        ${python} -m espnet_gcft.bin.espnet_cli espnet2.bin.pack asr --asr_train_config "${dir}/config.yaml" \
-            --asr_model_file "${dir}/${inference_model}" --outpath "${dir}/packed.zip" > "${dir}/pack.log"
-        write_stamp "${dir}/packed.zip" "${key}"
+        run_step "${dir}/packed.zip" "$(step_key pack=2 "file:${dir}/${inference_model}" "file:${dir}/config.yaml" \
+            "file:${dir}/context.yaml")" "${dir}/${inference_model}" "${dir}/config.yaml" -- pack "${dir}"
     done
 fi
 

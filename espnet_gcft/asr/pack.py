@@ -1,0 +1,273 @@
+"""A trained model as one self-contained zip, and its unpacking anywhere.
+
+ESPnet's ``espnet2.bin.pack asr`` archives the config and the weights, and its
+unpack rewrites only config values that are exactly an archived file's path.
+A GCFT config also names a *directory*: the S3PRL frontend's upstream
+(``frontend_conf.frontend_conf.path_or_url``, e.g. ``exp/ssl/tiny_wav2vec2``),
+from which S3PRL reads the model's config and feature extractor at
+construction. A pack that leaves it out loads only beside the recipe that made
+it. :func:`pack_model` therefore archives, besides ``config.yaml`` and the
+checkpoint:
+
+- the upstream's non-weight files (``config.json``,
+  ``preprocessor_config.json``, ...) when ``path_or_url`` is a local directory
+  (or a Hugging Face model in the local cache); its weights are in the
+  checkpoint already, and the model is built without them
+  (:func:`espnet_gcft.asr.compat.weightless_frontend`);
+- the files the config names that decoding reads: ``bpemodel`` and
+  ``normalize_conf.stats_file``;
+- the run's ``context.yaml`` when there is one (how the context the model was
+  trained on was made).
+
+Inside the archive every such value is relative to the archive's root, and
+``meta.yaml`` says which config keys hold them. The zip is byte-for-byte
+deterministic (entries in a fixed order with a fixed date), so a rerun of the
+same model packs the same bytes.
+
+:func:`unpack_model` extracts an archive into a directory named by a hash of
+its content under the cache (``$GCFT_CACHE``, default
+``~/.cache/espnet_gcft/packed``), atomically, and rewrites those values to
+absolute paths there: a changed archive never meets a stale unpack, and two
+processes unpacking the same archive do not tear each other's files.
+
+An S3PRL hub upstream (``wav2vec2``, ``hubert``, ``wavlm_base_plus``, ...)
+has no ``path_or_url`` directory: S3PRL fetches its checkpoint when the model
+is built, and a pack of it still needs S3PRL's download cache.
+"""
+
+import hashlib
+import io
+import os
+from pathlib import Path
+import shutil
+import tempfile
+from typing import Dict, List, Optional, Tuple, Union
+import zipfile
+
+import yaml
+
+from espnet_gcft.errors import InputError, MissingInputError
+
+FORMAT = "espnet_gcft.pack/1"
+# Weight files of an upstream directory: the checkpoint holds the trained weights.
+WEIGHT_SUFFIXES = (".bin", ".safetensors", ".pt", ".pth", ".ckpt", ".msgpack", ".h5", ".onnx")
+# (zip entries carry a date; a fixed one keeps the archive's bytes the same across reruns)
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+# Config keys (paths into the nested config) whose value is a file decoding reads.
+FILE_KEYS = (("bpemodel",), ("normalize_conf", "stats_file"))
+UPSTREAM_KEY = ("frontend_conf", "frontend_conf", "path_or_url")
+CONTEXT_FILE = "context.yaml"
+
+
+class PackError(InputError):
+    """A model that cannot be packed or unpacked; the message names the file."""
+
+
+def _get(config: dict, keys: Tuple[str, ...]):
+    value = config
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _set(config: dict, keys: Tuple[str, ...], value) -> None:
+    for key in keys[:-1]:
+        config = config[key]
+    config[keys[-1]] = value
+
+
+def upstream_dir(config: dict) -> Optional[Path]:
+    """The local directory of the config's S3PRL upstream, or None for a hub upstream.
+
+    A ``path_or_url`` that is not a directory is looked up in the Hugging Face
+    cache (offline), as ``hf_wav2vec2_custom`` accepts a model name there.
+    """
+    if config.get("frontend") != "s3prl":
+        return None
+    value = _get(config, UPSTREAM_KEY)
+    if not value:
+        return None
+    if Path(value).is_dir():
+        return Path(value)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(value), local_files_only=True))
+    except Exception:  # not a hub name, or not cached: S3PRL resolves it itself
+        return None
+
+
+def _upstream_files(directory: Path) -> List[Path]:
+    files = sorted(p for p in directory.iterdir()
+                   if p.is_file() and not p.name.endswith(WEIGHT_SUFFIXES))
+    if not any(p.name == "config.json" for p in files):
+        raise PackError(f"{directory}: the upstream directory has no config.json, "
+                        "so the model could not be built from the pack")
+    return files
+
+
+def pack_model(exp_dir: Union[str, Path], model_file: Union[str, Path],
+               outpath: Union[str, Path]) -> Dict[str, str]:
+    """Write ``outpath`` (a zip) holding everything the model needs to be built and run.
+
+    Args:
+        exp_dir: the training run's dir: ``config.yaml`` and, when the recipe
+            wrote one, ``context.yaml``.
+        model_file: the checkpoint (a state dict).
+        outpath: the zip to write (written to a temporary file, then renamed).
+
+    Returns:
+        archive name -> source path of every entry but the rewritten config.
+    """
+    exp_dir, model_file, outpath = Path(exp_dir), Path(model_file), Path(outpath)
+    config_path = exp_dir / "config.yaml"
+    for path in (config_path, model_file):
+        if not path.is_file():
+            raise MissingInputError(f"{path}: no such file to pack")
+    with open(config_path, encoding="utf-8") as f:
+        config = yaml.safe_load(f)
+    entries: Dict[str, Path] = {"model/" + model_file.name: model_file}
+    rewritten: Dict[str, str] = {}
+    upstream = upstream_dir(config)
+    if upstream is not None:
+        for path in _upstream_files(upstream):
+            entries[f"upstream/{path.name}"] = path
+        _set(config, UPSTREAM_KEY, "upstream")
+        rewritten[".".join(UPSTREAM_KEY)] = "upstream"
+    for keys in FILE_KEYS:
+        value = _get(config, keys)
+        if not value:
+            continue
+        if not Path(value).is_file():
+            raise MissingInputError(f"{config_path}: {'.'.join(keys)} names {value}, "
+                                    "which does not exist")
+        name = f"files/{'.'.join(keys)}/{Path(value).name}"
+        entries[name] = Path(value)
+        _set(config, keys, name)
+        rewritten[".".join(keys)] = name
+    if (exp_dir / CONTEXT_FILE).is_file():
+        entries["model/" + CONTEXT_FILE] = exp_dir / CONTEXT_FILE
+    meta = {
+        "format": FORMAT,
+        "files": {"asr_model_file": "model/" + model_file.name},
+        "yaml_files": {"asr_train_config": "model/config.yaml"},
+        "paths_in_config": rewritten,
+        "context": "model/" + CONTEXT_FILE if "model/" + CONTEXT_FILE in entries else None,
+    }
+    outpath.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=outpath.name + ".", dir=outpath.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+            _write(archive, "meta.yaml", yaml.safe_dump(meta, sort_keys=True).encode())
+            _write(archive, "model/config.yaml", yaml.safe_dump(config, sort_keys=True).encode())
+            for name in sorted(entries):
+                with open(entries[name], "rb") as f:
+                    _write(archive, name, f.read())
+        os.replace(tmp, outpath)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return {name: str(path) for name, path in entries.items()}
+
+
+def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, ZIP_DATE)
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("GCFT_CACHE") or Path.home() / ".cache" / "espnet_gcft") / "packed"
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()[:20]
+
+
+def unpack_model(archive_path: Union[str, Path]) -> Dict[str, Optional[str]]:
+    """Extract a pack into the cache (once per archive content); its files' absolute paths.
+
+    Returns:
+        ``asr_train_config``, ``asr_model_file`` and ``context`` (None when the
+        pack has no ``context.yaml``). An archive from ESPnet's own pack (no
+        ``format`` in its meta.yaml) is unpacked the same way; its config's
+        directories are left as they were.
+    """
+    archive_path = Path(archive_path)
+    if not archive_path.is_file():
+        raise MissingInputError(f"{archive_path}: no such packed model")
+    if not zipfile.is_zipfile(archive_path):
+        raise PackError(f"{archive_path}: not a zip archive")
+    target = cache_root() / _digest(archive_path)
+    if not (target / ".complete").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(target, ignore_errors=True)  # (only a hand-made dir can be incomplete)
+        staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+        try:
+            with zipfile.ZipFile(archive_path) as archive:
+                meta = _read_meta(archive, archive_path)
+                for name in archive.namelist():
+                    if name.startswith("/") or ".." in Path(name).parts:
+                        raise PackError(f"{archive_path}: entry {name} points outside the archive")
+                archive.extractall(staging)
+            _absolute_config(staging, meta, target)
+            (staging / ".complete").write_text(FORMAT + "\n")
+            try:
+                os.replace(staging, target)
+            except OSError:  # another process unpacked the same archive first
+                if not (target / ".complete").is_file():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    with open(target / "meta.yaml", encoding="utf-8") as f:
+        meta = yaml.safe_load(f)
+    context = meta.get("context")
+    return {
+        "asr_train_config": str(target / meta["yaml_files"]["asr_train_config"]),
+        "asr_model_file": str(target / meta["files"]["asr_model_file"]),
+        "context": str(target / context) if context else None,
+    }
+
+
+def _read_meta(archive: zipfile.ZipFile, archive_path: Path) -> dict:
+    try:
+        meta = yaml.safe_load(archive.read("meta.yaml"))
+    except KeyError:
+        raise PackError(f"{archive_path}: no meta.yaml (not a packed model)") from None
+    if not isinstance(meta, dict) or "yaml_files" not in meta or "files" not in meta:
+        raise PackError(f"{archive_path}: meta.yaml lacks files/yaml_files")
+    return meta
+
+
+def _absolute_config(root: Path, meta: dict, final_root: Path) -> None:
+    """Point the config unpacked in ``root`` at the archived files' place once it is renamed
+    to ``final_root``."""
+    config_path = root / meta["yaml_files"]["asr_train_config"]
+    with open(config_path, encoding="utf-8") as f:
+        config = yaml.safe_load(f)
+    if meta.get("format") == FORMAT:
+        for dotted, name in (meta.get("paths_in_config") or {}).items():
+            _set(config, tuple(dotted.split(".")), str(final_root / name))
+    else:  # ESPnet's pack: values equal to an archived file's name
+        names = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+        config = _rewrite_names(config, names, final_root)
+    buffer = io.StringIO()
+    yaml.safe_dump(config, buffer, sort_keys=True)
+    config_path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def _rewrite_names(value, names, root: Path):
+    if isinstance(value, dict):
+        return {k: _rewrite_names(v, names, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rewrite_names(v, names, root) for v in value]
+    if isinstance(value, str) and value in names:
+        return str(root / value)
+    return value

@@ -1,0 +1,150 @@
+"""A packed model loads anywhere: copied alone to another directory, with the upstream
+directory it was trained from deleted, offline, it gives the same outputs as the model
+it packs; the zip is deterministic, unpacked once per archive content into the cache,
+and carries the files its config names."""
+
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import yaml
+
+from espnet_gcft.asr.inference import GCFTSpeech2Text
+from espnet_gcft.asr.pack import PackError, pack_model, unpack_model
+from espnet_gcft.errors import MissingInputError
+from gcft_helpers import build_model, run_cli, train_config
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    monkeypatch.setenv("GCFT_CACHE", str(root))
+    return root / "packed"
+
+
+def _exp_dir(tmp_path, wav2vec2_dir, mode="distill", seed=0):
+    """A model (untrained, seeded) whose config points at its own copy of the upstream."""
+    upstream = tmp_path / f"ssl_{seed}"
+    shutil.copytree(wav2vec2_dir, upstream)
+    exp = tmp_path / f"exp_{seed}"
+    exp.mkdir()
+    torch.manual_seed(seed)
+    model, args = build_model(train_config(upstream, mode), exp)
+    if seed:  # another model: other weights
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.01 * torch.randn_like(p))
+    (exp / "config.yaml").write_text(yaml.safe_dump(vars(args)))
+    torch.save(model.state_dict(), exp / "valid.loss.ave.pth")
+    return exp, upstream, model
+
+
+def _encode(s2t, wav):
+    frames, _ = s2t.encode(wav)
+    return frames[0].numpy()
+
+
+def test_a_packed_model_runs_alone_offline(tmp_path, wav2vec2_dir, corpus, cache, monkeypatch):
+    exp, upstream, _ = _exp_dir(tmp_path, wav2vec2_dir)
+    wav, _ = soundfile.read(corpus / "wav" / "1-10-0001.wav", dtype="float32")
+    before = GCFTSpeech2Text.from_pretrained(exp, decode_mode="greedy")
+    expected_frames, expected_text = _encode(before, wav), before.transcribe(wav)
+
+    zip_path = tmp_path / "packed.zip"
+    run_cli("espnet_gcft.bin.pack_model", "--exp_dir", exp, "--model_file",
+            exp / "valid.loss.ave.pth", "--out", zip_path)
+    names = zipfile.ZipFile(zip_path).namelist()
+    assert "upstream/config.json" in names and "upstream/preprocessor_config.json" in names
+    assert not [n for n in names if n.endswith((".bin", ".safetensors"))], names
+    # alone elsewhere: the exp dir and the upstream it was trained from are gone
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.move(zip_path, elsewhere / "model.zip")
+    shutil.rmtree(exp)
+    shutil.rmtree(upstream)
+    monkeypatch.chdir(elsewhere)
+    after = GCFTSpeech2Text.from_pretrained("model.zip", decode_mode="greedy")
+    np.testing.assert_allclose(_encode(after, wav), expected_frames, rtol=1e-5, atol=1e-6)
+    assert after.transcribe(wav) == expected_text
+    # unpacked once into the cache, under a name from the archive's content
+    unpacked = [p for p in cache.iterdir() if p.is_dir()]
+    assert len(unpacked) == 1 and (unpacked[0] / ".complete").is_file()
+    config = yaml.safe_load((unpacked[0] / "model" / "config.yaml").read_text())
+    assert config["frontend_conf"]["frontend_conf"]["path_or_url"] == str(unpacked[0] / "upstream")
+
+
+def test_the_weightless_build_equals_the_usual_one(tmp_path, wav2vec2_dir, corpus):
+    """Built from the upstream's config alone, then the checkpoint: the same frames as the
+    model built the usual way (weights read from the upstream's directory)."""
+    exp, _, model = _exp_dir(tmp_path, wav2vec2_dir, mode="none")
+    wav, _ = soundfile.read(corpus / "wav" / "1-10-0001.wav", dtype="float32")
+    loaded = GCFTSpeech2Text.from_pretrained(exp, decode_mode="greedy")
+    assert not loaded.asr_model.frontend.pretrained_params  # no copy of the upstream kept
+    model.eval()
+    speech = torch.from_numpy(wav)[None]
+    with torch.no_grad():
+        frames, _ = model.encode(speech, torch.tensor([speech.size(1)]))
+    np.testing.assert_allclose(_encode(loaded, wav), frames[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_packing_is_deterministic_and_a_new_archive_gets_a_new_unpack(tmp_path, wav2vec2_dir,
+                                                                      cache):
+    exp, _, _ = _exp_dir(tmp_path, wav2vec2_dir)
+    first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+    pack_model(exp, exp / "valid.loss.ave.pth", first)
+    pack_model(exp, exp / "valid.loss.ave.pth", second)
+    assert first.read_bytes() == second.read_bytes()
+    files = unpack_model(first)
+    stamp = (cache / files["asr_model_file"].split("/")[-3] / ".complete").stat().st_mtime_ns
+    assert unpack_model(second) == files  # same content: the same unpack, not redone
+    assert (cache / files["asr_model_file"].split("/")[-3] / ".complete").stat().st_mtime_ns == stamp
+    other, _, _ = _exp_dir(tmp_path, wav2vec2_dir, seed=1)
+    pack_model(other, other / "valid.loss.ave.pth", first)  # rewritten in place
+    changed = unpack_model(first)
+    assert changed["asr_model_file"] != files["asr_model_file"]
+    assert torch.load(changed["asr_model_file"], weights_only=True).keys() == \
+        torch.load(files["asr_model_file"], weights_only=True).keys()
+
+
+def test_files_the_config_names_travel_and_context_yaml_too(tmp_path, cache):
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (tmp_path / "bpe.model").write_bytes(b"sentencepiece model")
+    (tmp_path / "feats_stats.npz").write_bytes(b"stats")
+    (exp / "config.yaml").write_text(yaml.safe_dump({
+        "frontend": "default", "bpemodel": str(tmp_path / "bpe.model"),
+        "normalize": "global_mvn", "normalize_conf": {"stats_file": str(tmp_path / "feats_stats.npz")}}))
+    (exp / "context.yaml").write_text("source: prev_gt\n")
+    (exp / "m.pth").write_bytes(b"weights")
+    pack_model(exp, exp / "m.pth", tmp_path / "p.zip")
+    shutil.rmtree(exp)
+    (tmp_path / "bpe.model").unlink()
+    (tmp_path / "feats_stats.npz").unlink()
+    files = unpack_model(tmp_path / "p.zip")
+    config = yaml.safe_load(open(files["asr_train_config"]))
+    assert open(config["bpemodel"], "rb").read() == b"sentencepiece model"
+    assert open(config["normalize_conf"]["stats_file"], "rb").read() == b"stats"
+    assert open(files["context"]).read() == "source: prev_gt\n"
+
+
+def test_bad_packs_are_named(tmp_path, cache):
+    with pytest.raises(MissingInputError, match="no_such.zip"):
+        unpack_model(tmp_path / "no_such.zip")
+    (tmp_path / "text.zip").write_text("not a zip")
+    with pytest.raises(PackError, match="text.zip: not a zip archive"):
+        unpack_model(tmp_path / "text.zip")
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(PackError, match="other.zip: no meta.yaml"):
+        unpack_model(tmp_path / "other.zip")
+    assert not cache.exists() or not any(cache.iterdir())  # no torn unpack left behind
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "config.yaml").write_text(yaml.safe_dump({"bpemodel": str(tmp_path / "gone.model")}))
+    (exp / "m.pth").write_bytes(b"weights")
+    with pytest.raises(MissingInputError, match="bpemodel names .*gone.model"):
+        pack_model(exp, exp / "m.pth", tmp_path / "p.zip")
+    assert not (tmp_path / "p.zip").exists()
