@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import zipfile
 
 import kaldiio
 import numpy as np
@@ -51,6 +52,11 @@ def test_every_design_file_exists(recipe, full_run):
         exp = recipe / "exp" / variant
         assert (exp / "config.yaml").is_file() and (exp / "valid.loss.ave.pth").exists()
         assert (exp / "images").is_dir() and (exp / "packed.zip").is_file()
+        # how its context was made travels with the model
+        spec = yaml.safe_load((exp / "context.yaml").read_text())
+        assert spec["variant"] == variant and spec.get("pooling", "mean") == "mean"
+        with zipfile.ZipFile(exp / "packed.zip") as packed:
+            assert packed.read("model/context.yaml") == (exp / "context.yaml").read_bytes()
         config = yaml.safe_load((exp / "config.yaml").read_text())
         assert config["init_param"] == ["exp/pretrain/valid.loss.ave.pth"]
         conditions = ["gt"] + (["shuffled", "opposite", "hyp"]

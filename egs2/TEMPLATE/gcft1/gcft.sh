@@ -372,6 +372,19 @@ if in_stages 6 6; then
             "${train_context}" "${valid_context}" "${init_param}" "${variant_args}"
     done
     pool_wait
+    # context.yaml: how each model's context was made (stage 8 packs it with the model)
+    for variant in ${variants}; do
+        base=${variant_base_source[${variant}]}
+        opts=(--variant "${variant}" --source "${variant_source[${variant}]}" --pooling "${pooling}"
+              --num_prev "${num_prev}" --prev_mode "${prev_mode}" --text_encoder "${text_encoder}"
+              --llm "${llm}" --llm_gguf_file "${llm_gguf_file}" --llm_backend "${llm_backend}"
+              --prompt "${context_prompt}" --max_new_tokens "${gen_max_new_tokens}" --gen_args "${gen_args}"
+              --train_degrade "${train_degrade}" ${prompt_file:+--prompt_file "${prompt_file}"}
+              ${base:+--meta "${dumpdir}/context/${train_set}/${base}/meta.json"})
+        run_step "${variant_dir[${variant}]}/context.yaml" "$(step_key "${opts[@]}")" \
+            "${variant_dir[${variant}]}/.done" ${base:+"${dumpdir}/context/${train_set}/${base}/meta.json"} -- \
+            ${python} -m espnet_gcft.bin.context_spec "${opts[@]}" --out "${variant_dir[${variant}]}/context.yaml"
+    done
 fi
 
 # condition_applies <variant> <condition> <set>: the variant is decoded in that condition.
