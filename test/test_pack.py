@@ -148,3 +148,43 @@ def test_bad_packs_are_named(tmp_path, cache):
     with pytest.raises(MissingInputError, match="bpemodel names .*gone.model"):
         pack_model(exp, exp / "m.pth", tmp_path / "p.zip")
     assert not (tmp_path / "p.zip").exists()
+
+
+def test_previous_texts_make_the_context_of_a_packed_inject_model(tmp_path, wav2vec2_dir, corpus,
+                                                                    cache):
+    """An inject model packed with its context.yaml makes its own context from previous
+    texts (the same as the embedding given by hand); without context.yaml it says what to
+    pass; an audio-only model refuses previous texts."""
+    from espnet_gcft.asr.model import ContextError
+    from espnet_gcft.context.embed import TextEncoder
+    from espnet_gcft.context.pipeline import ContextPipelineError
+
+    wav, _ = soundfile.read(corpus / "wav" / "1-10-0001.wav", dtype="float32")
+    upstream = tmp_path / "ssl"
+    shutil.copytree(wav2vec2_dir, upstream)
+    exp = tmp_path / "inject"
+    exp.mkdir()
+    model, args = build_model(train_config(upstream, "inject", context_dim=384), exp)
+    (exp / "config.yaml").write_text(yaml.safe_dump(vars(args)))
+    torch.save(model.state_dict(), exp / "valid.loss.ave.pth")
+    s2t = GCFTSpeech2Text.from_pretrained(exp, decode_mode="greedy")
+    with pytest.raises(ContextPipelineError, match="inject: no context.yaml .* pass context="):
+        s2t.transcribe(wav, previous=["the ship left"])
+    (exp / "context.yaml").write_text(yaml.safe_dump({
+        "format": "espnet_gcft.context/1", "variant": "inject_gt", "context": "prev_text",
+        "source": "prev_gt", "num_prev": 1, "prev_mode": "join", "pooling": "mean",
+        "text_encoder": {"name": "all-minilm-l6-v2", "max_length": 256, "from": "pip"}}))
+    pack_model(exp, exp / "valid.loss.ave.pth", tmp_path / "inject.zip")
+    packed = GCFTSpeech2Text.from_pretrained(tmp_path / "inject.zip", decode_mode="greedy")
+    by_hand = TextEncoder("all-minilm-l6-v2")(["the ship left"])[0]
+    with_context = packed.encode(wav, context=by_hand)[0][0].numpy()
+    made = packed.encode(wav, context=packed.context_pipeline().one(["an old one", "the ship left"]))
+    np.testing.assert_allclose(made[0][0].numpy(), with_context, rtol=1e-4, atol=1e-5)
+    assert packed.transcribe(wav, previous=["the ship left"]) == packed.transcribe(wav, context=by_hand)
+    assert packed.context_pipeline() is packed.context_pipeline()  # built once
+    with pytest.raises(ContextError, match="not both"):
+        packed.transcribe(wav, context=by_hand, previous=["x"])
+    audio_only = GCFTSpeech2Text.from_pretrained(_exp_dir(tmp_path, wav2vec2_dir, seed=2)[0],
+                                                 decode_mode="greedy")
+    with pytest.raises(ContextError, match="audio alone; it takes no previous texts"):
+        audio_only.transcribe(wav, previous=["the ship left"])

@@ -106,6 +106,27 @@ def test_a_packed_model_transcribes_alone_elsewhere(recipe, full_run, tmp_path):
     assert got == {utt: hyps[utt] for utt in utts}
 
 
+def test_previous_texts_make_the_context_the_model_trained_on(recipe, full_run, monkeypatch):
+    """From its context.yaml alone, an inject model makes, from the previous utterances'
+    transcripts, the contexts that stages 3-4 made for it (the LLM's title, embedded)."""
+    from espnet_gcft.asr.inference import GCFTSpeech2Text
+
+    monkeypatch.chdir(recipe)
+    raw = recipe / "dump" / "raw" / "test"
+    words = dict((line.split(maxsplit=1) + [""])[:2] for line in (raw / "transcript").read_text().splitlines())
+    utt2prev = dict(line.split() for line in (raw / "utt2prev").read_text().splitlines())
+    utts = list(words)[:6]  # a session's start and the utterances after it
+    assert utt2prev[utts[0]] == "-"
+    previous = [[words[utt2prev[u]]] if utt2prev[u] != "-" else [] for u in utts]
+    for variant, source in (("inject_gt", "prev_gt"), ("gen_inject", "gen_title")):
+        s2t = GCFTSpeech2Text.from_pretrained(recipe / "exp" / variant, decode_mode="greedy")
+        made = s2t.context_pipeline()(previous)
+        trained_on = dict(kaldiio.load_scp(str(recipe / "dump" / "context" / "test" / source /
+                                               "emb_mean.scp")))
+        for utt, matrix in zip(utts, made):
+            np.testing.assert_allclose(matrix, trained_on[utt], atol=1e-4, err_msg=f"{variant} {utt}")
+
+
 def test_results_hold_every_variant_condition_and_interval(recipe, full_run):
     results = (recipe / "RESULTS.md").read_text()
     for variant in VARIANTS:

@@ -18,7 +18,7 @@ from audio alone and refuse a context.
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -27,6 +27,8 @@ from espnet_gcft.asr.compat import quiet_imports, swapped_attribute, weightless_
 from espnet_gcft.asr.context_data import check_context_matrix
 from espnet_gcft.asr.model import ContextError, GCFTASRModel
 from espnet_gcft.asr.pack import unpack_model
+from espnet_gcft.context.pipeline import ContextPipeline, missing_spec_error
+from espnet_gcft.context.spec import FILE_NAME as CONTEXT_FILE, read_context_spec
 from espnet_gcft.asr.task import GCFTTask
 from espnet_gcft.errors import MissingInputError
 
@@ -95,14 +97,39 @@ class GCFTSpeech2Text(Speech2Text):
         model = Path(model)
         if model.is_file():
             files = unpack_model(model)
-            return cls(files["asr_train_config"], files["asr_model_file"], **kwargs)
+            s2t = cls(files["asr_train_config"], files["asr_model_file"], **kwargs)
+            return s2t._with_context_spec(files["context"], model)
         if not (model / "config.yaml").is_file():
             raise MissingInputError(f"{model}: neither a packed model nor an exp dir with config.yaml")
         names = [model_file] if model_file else MODEL_FILES
         for name in names:
             if (model / name).is_file():
-                return cls(model / "config.yaml", model / name, **kwargs)
+                s2t = cls(model / "config.yaml", model / name, **kwargs)
+                spec = model / CONTEXT_FILE
+                return s2t._with_context_spec(spec if spec.is_file() else None, model)
         raise MissingInputError(f"{model}: none of {', '.join(names)} found")
+
+    def _with_context_spec(self, path, where) -> "GCFTSpeech2Text":
+        self.context_spec = read_context_spec(path) if path else None
+        self.model_name = str(where)
+        return self
+
+    # set by from_pretrained: the model's context.yaml (None when its run wrote none)
+    context_spec: Optional[dict] = None
+    model_name: str = "model"
+    _pipeline: Optional[ContextPipeline] = None
+
+    def context_pipeline(self) -> ContextPipeline:
+        """What makes this model's context from previous texts (built once, at first use)."""
+        if self.context_mode != "inject":
+            raise ContextError(f"{self.model_name}: a {self.context_mode!r} model runs from audio "
+                               "alone; it takes no previous texts")
+        if self.context_spec is None:
+            raise missing_spec_error(self.model_name)
+        if self._pipeline is None:
+            self._pipeline = ContextPipeline(self.context_spec, device=str(self.device),
+                                             where=self.model_name)
+        return self._pipeline
 
     @property
     def context_mode(self) -> str:
@@ -209,8 +236,22 @@ class GCFTSpeech2Text(Speech2Text):
         self,
         speech: Union[np.ndarray, torch.Tensor],
         context: Optional[np.ndarray] = None,
+        previous: Optional[Sequence[str]] = None,
     ) -> str:
-        """Text of the best hypothesis for one waveform (see :meth:`recognize`)."""
+        """Text of the best hypothesis for one waveform (see :meth:`recognize`).
+
+        Args:
+            speech: (S,) waveform at the model's sampling rate.
+            context: (L, C) context of an ``inject`` model, made by the caller.
+            previous: instead of ``context``, the previous utterances' texts,
+                oldest first ([] for a session's first utterance): the model
+                makes its context from them as in its training
+                (:meth:`context_pipeline`, from its ``context.yaml``).
+        """
+        if previous is not None:
+            if context is not None:
+                raise ContextError("give context= or previous=, not both")
+            context = self.context_pipeline().one(previous)
         return self.recognize(speech, context)[0]
 
     def _greedy(self, encoder_out: torch.Tensor) -> Hypothesis:

@@ -7,7 +7,7 @@ Usage::
         --text_encoder all-minilm-l6-v2 --llm smollm2-135m-instruct --prompt title \\
         --max_new_tokens 12 --out exp/gen_inject/context.yaml
 
-See :mod:`espnet_gcft.recipe.context_spec`. The same options write the same bytes;
+See :mod:`espnet_gcft.context.spec`. The same options write the same bytes;
 the embeddings' ``meta.json`` must agree with ``--text_encoder`` and ``--pooling``.
 """
 
@@ -16,7 +16,8 @@ from pathlib import Path
 import sys
 
 from espnet_gcft.bin.common import reported_errors
-from espnet_gcft.recipe.context_spec import context_spec, write_context_spec
+from espnet_gcft.context.spec import context_spec, write_context_spec
+from espnet_gcft.recipe.variants import get_variant
 
 
 def main(argv=None) -> None:
@@ -42,7 +43,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     with reported_errors(parser.prog):
         spec = context_spec(
-            args.variant, args.source, args.meta, args.pooling, num_prev=args.num_prev,
+            args.variant, get_variant(args.variant).context, args.source, args.meta, args.pooling, num_prev=args.num_prev,
             prev_mode=args.prev_mode, text_encoder=args.text_encoder, llm=args.llm,
             llm_gguf_file=args.llm_gguf_file, llm_backend=args.llm_backend, prompt=args.prompt,
             prompt_file=args.prompt_file, max_new_tokens=args.max_new_tokens,

@@ -44,6 +44,7 @@ from typing import List, Optional, Tuple
 
 from espnet_gcft.bin.common import reported_errors, setup_logging
 from espnet_gcft.context.backends import BACKENDS, GenerationParams, build_backend
+from espnet_gcft.context.generate import add_generation_options
 from espnet_gcft.context.generate import Job, check_jobs, generate_jobs, parse_shard
 from espnet_gcft.context.history import previous_texts, read_utt2prev
 from espnet_gcft.context.models import EMBEDDED_LLM
@@ -72,18 +73,8 @@ def get_parser() -> argparse.ArgumentParser:
     add("--gguf_file", default=None, help="GGUF file inside --model")
     add("--backend", choices=BACKENDS, default="transformers")
     add("--device", default="cpu")
-    add("--dtype", default="auto", help="weight dtype (auto, float32, bfloat16, ...)")
-    add("--trust_remote_code", action="store_true", help="allow code shipped with the model")
-    add("--batch_size", type=int, default=16, help="prompts per LLM call")
-    add("--max_new_tokens", type=int, default=48)
-    add("--max_input_tokens", type=int, default=None,
-        help="longest prompt; longer previous texts are cut from the left "
-             "(default: model window - max_new_tokens)")
+    add_generation_options(parser)
     add("--num_prev", type=int, default=1, help="previous utterances joined, oldest first")
-    add("--do_sample", action="store_true", help="sample instead of greedy decoding")
-    add("--temperature", type=float, default=0.7)
-    add("--top_p", type=float, default=0.9)
-    add("--seed", type=int, default=0)
     add("--shard", default=None,
         help="i/n: process shard i of n of every job only (1 <= i <= n, as job numbers)")
     add("--reuse_dir", type=Path, action="append", default=[],

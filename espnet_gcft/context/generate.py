@@ -159,6 +159,62 @@ def _append(handle, records: Iterable[dict]) -> None:
     os.fsync(handle.fileno())
 
 
+def add_generation_options(parser) -> None:
+    """The LLM options of ``generate_context`` that shape its outputs (also how a model's
+    ``context.yaml`` records ``--gen_args``, which :mod:`espnet_gcft.context.pipeline` parses)."""
+    add = parser.add_argument
+    add("--dtype", default="auto", help="weight dtype (auto, float32, bfloat16, ...)")
+    add("--trust_remote_code", action="store_true", help="allow code shipped with the model")
+    add("--batch_size", type=int, default=16, help="prompts per LLM call")
+    add("--max_new_tokens", type=int, default=48)
+    add("--max_input_tokens", type=int, default=None,
+        help="longest prompt; longer previous texts are cut from the left "
+             "(default: model window - max_new_tokens)")
+    add("--do_sample", action="store_true", help="sample instead of greedy decoding")
+    add("--temperature", type=float, default=0.7)
+    add("--top_p", type=float, default=0.9)
+    add("--seed", type=int, default=0)
+
+
+def fit_previous(
+    texts: Iterable[str], prompt: Prompt, backend: LLMBackend, params: GenerationParams,
+    max_input_tokens: Optional[int] = None,
+) -> Tuple[Dict[str, str], set, int]:
+    """Each non-empty previous text as the LLM gets it: cut from the left when the rendered
+    prompt would exceed ``max_input_tokens`` (default: the model window minus
+    ``max_new_tokens``). Returns (text -> kept text, the texts that were cut, the budget)."""
+    budget = max_input_tokens or backend.window - params.max_new_tokens
+    overhead = backend.count_tokens(backend.render(prompt, ""))
+    fitted: Dict[str, str] = {}
+    cut = set()
+    for text in {text for text in texts if text}:
+        kept = text
+        if overhead + backend.count_tokens(text) > budget:
+            kept = backend.keep_last_tokens(text, budget - overhead)
+            cut.add(text)
+        fitted[text] = kept
+    return fitted, cut, budget
+
+
+def generate_texts(
+    texts: Sequence[str], prompt: Prompt, backend: LLMBackend, params: GenerationParams,
+    batch_size: int = 16, max_input_tokens: Optional[int] = None,
+) -> List[str]:
+    """The cleaned context of each previous text, in memory, as :func:`generate_context`
+    makes it for a set ("" for an empty text; equal texts generated once)."""
+    fitted, _, _ = fit_previous(texts, prompt, backend, params, max_input_tokens)
+    distinct = sorted(fitted, key=lambda t: -len(backend.render(prompt, fitted[t])))
+    outputs: Dict[str, str] = {}
+    for first in range(0, len(distinct), batch_size):
+        chunk = distinct[first:first + batch_size]
+        raws = backend.generate([backend.render(prompt, fitted[t]) for t in chunk], params)
+        if len(raws) != len(chunk):
+            raise GenerationError(f"backend returned {len(raws)} outputs for {len(chunk)} prompts")
+        for text, raw in zip(chunk, raws):
+            outputs[text] = clean_output(raw, prompt.user.format(previous=fitted[text]))
+    return [outputs.get(text, "") for text in texts]
+
+
 def generate_context(
     previous: Dict[str, str],
     prompt: Prompt,
@@ -200,19 +256,9 @@ def generate_context(
     if batch_size < 1:
         raise GenerationError(f"--batch_size must be >= 1, got {batch_size}")
     param_dict = params.as_dict()
-    budget = max_input_tokens or backend.window - params.max_new_tokens
-    overhead = backend.count_tokens(backend.render(prompt, ""))
-
     # Inputs after truncation, and their dedup keys (of every utterance: the shard
     # of an utterance with a previous text is the shard of its key).
-    fitted: Dict[str, str] = {}
-    cut = set()
-    for text in {text for text in previous.values() if text}:
-        kept = text
-        if overhead + backend.count_tokens(text) > budget:
-            kept = backend.keep_last_tokens(text, budget - overhead)
-            cut.add(text)
-        fitted[text] = kept
+    fitted, cut, budget = fit_previous(previous.values(), prompt, backend, params, max_input_tokens)
     key_of = {u: _input_key(prompt, backend.model_id, param_dict, fitted[previous[u]])
               for u in previous if previous[u]}
     if shard is not None:

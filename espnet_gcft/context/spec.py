@@ -1,6 +1,6 @@
 """``context.yaml``: how the context a model was trained on was made.
 
-Stage 6 writes one into every variant's exp dir and stage 8 packs it with the
+Stage 6 writes one into every variant's exp dir (``bin/context_spec``) and stage 8 packs it with the
 model, so that whoever loads the model can make its context the same way:
 which source (the previous transcript, an LLM's output on it, the previous
 audio), how many previous utterances and how they are combined, the text
@@ -41,9 +41,9 @@ from espnet_gcft.context.models import _EMBEDDED
 from espnet_gcft.context.prompts import get_prompt
 from espnet_gcft.errors import InputError, MissingInputError
 from espnet_gcft.fileio import write_text_atomic
-from espnet_gcft.recipe.variants import get_variant
 
 FORMAT = "espnet_gcft.context/1"
+KINDS = ("none", "prev_text", "generated", "prev_audio")
 FILE_NAME = "context.yaml"
 
 
@@ -62,6 +62,7 @@ def model_origin(name: str) -> str:
 
 def context_spec(
     variant: str,
+    kind: str,
     source: str,
     meta_json: Optional[Union[str, Path]],
     pooling: str,
@@ -80,19 +81,22 @@ def context_spec(
     """The ``context.yaml`` content of a variant trained on ``source``'s embeddings.
 
     Args:
-        variant: the (untagged) variant name, a key of the variant registry.
+        variant: the (untagged) variant name.
+        kind: its context (the variant registry's ``none``, ``prev_text``,
+            ``generated`` or ``prev_audio``).
         source: the context source dir name the variant read (``prev_gt``, ``gen_title``, ...).
         meta_json: the training set's ``<source>/meta.json`` (checked against the spec).
     """
-    entry = get_variant(variant)
-    spec = {"format": FORMAT, "variant": variant, "context": entry.context}
-    if entry.context == "none":
+    if kind not in KINDS:
+        raise ContextSpecError(f"variant {variant}: unknown context {kind!r} ({', '.join(KINDS)})")
+    spec = {"format": FORMAT, "variant": variant, "context": kind}
+    if kind == "none":
         return spec
     spec.update(source=source, num_prev=int(num_prev), prev_mode=prev_mode, pooling=pooling)
     if train_degrade:
         spec["train_degrade"] = train_degrade
     meta = _embedding_meta(meta_json, pooling)
-    if entry.context == "prev_audio":
+    if kind == "prev_audio":
         spec["audio"] = meta.get("identity", {k: v for k, v in meta.items() if k != "utterances"})
         return spec
     encoder = meta.get("encoder")
@@ -102,7 +106,7 @@ def context_spec(
     identity = meta.get("identity", {})
     spec["text_encoder"] = {"name": text_encoder, "from": model_origin(text_encoder),
                             "max_length": identity.get("max_length")}
-    if entry.context == "generated":
+    if kind == "generated":
         chosen = get_prompt(prompt, prompt_file)
         spec["generation"] = {
             "llm": llm, "llm_from": model_origin(llm), "gguf_file": llm_gguf_file or
