@@ -188,3 +188,80 @@ def test_previous_texts_make_the_context_of_a_packed_inject_model(tmp_path, wav2
                                                  decode_mode="greedy")
     with pytest.raises(ContextError, match="audio alone; it takes no previous texts"):
         audio_only.transcribe(wav, previous=["the ship left"])
+
+
+def _inject_with_spec(tmp_path, wav2vec2_dir):
+    upstream = tmp_path / "ssl_inject"
+    shutil.copytree(wav2vec2_dir, upstream)
+    exp = tmp_path / "inject_spec"
+    exp.mkdir()
+    model, args = build_model(train_config(upstream, "inject", context_dim=384), exp)
+    (exp / "config.yaml").write_text(yaml.safe_dump(vars(args)))
+    torch.save(model.state_dict(), exp / "valid.loss.ave.pth")
+    (exp / "context.yaml").write_text(yaml.safe_dump({
+        "format": "espnet_gcft.context/1", "variant": "inject_gt", "context": "prev_text",
+        "source": "prev_gt", "num_prev": 1, "prev_mode": "join", "pooling": "mean",
+        "text_encoder": {"name": "all-minilm-l6-v2", "max_length": 256, "from": "pip"}}))
+    return exp
+
+
+def test_a_session_is_decoded_in_order_with_its_own_hypotheses(tmp_path, wav2vec2_dir, corpus):
+    from espnet_gcft.asr.model import ContextError
+    from espnet_gcft.bin.transcribe import sessions_of
+
+    exp = _inject_with_spec(tmp_path, wav2vec2_dir)
+    s2t = GCFTSpeech2Text.from_pretrained(exp, decode_mode="greedy")
+    session = sessions_of(corpus / "data")[0]
+    wavs = {line.split()[0]: line.split()[1] for line in
+            (corpus / "data" / "wav.scp").read_text().splitlines()}
+    files = [wavs[u] for u in session]
+    got = s2t.transcribe_session(files, context="self")
+    # utterance i reads the hypotheses of 0..i-1 (num_prev 1: the last one)
+    want, hyps = [], []
+    for path in files:
+        wav, _ = soundfile.read(path, dtype="float32")
+        want.append(s2t.transcribe(wav, previous=hyps))
+        hyps.append(want[-1])
+    assert got == want and len(got) == len(session) > 1
+    given = ["first words", "second words", "third"][:len(session)] + [""] * (len(session) - 3)
+    assert s2t.transcribe_session(files, context=given)[1] == s2t.transcribe(
+        soundfile.read(files[1], dtype="float32")[0], previous=given[:1])
+    with pytest.raises(ContextError, match="empty session"):
+        s2t.transcribe_session([])
+    with pytest.raises(ContextError, match="give one per utterance"):
+        s2t.transcribe_session(files, context=["one"])
+    resampled = tmp_path / "8k.wav"
+    soundfile.write(resampled, np.zeros(800, np.float32), 8000)
+    with pytest.raises(ContextError, match="8k.wav is sampled at 8000 Hz, the model at 16000 Hz"):
+        s2t.transcribe_session([resampled])
+    audio_only = GCFTSpeech2Text.from_pretrained(_exp_dir(tmp_path, wav2vec2_dir, seed=3)[0],
+                                                 decode_mode="greedy")
+    alone = [audio_only.transcribe(soundfile.read(p, dtype="float32")[0]) for p in files]
+    assert audio_only.transcribe_session(files, "self") == alone == \
+        audio_only.transcribe_session(files, "none")
+    with pytest.raises(ContextError, match="takes no previous texts"):
+        audio_only.transcribe_session(files, context=given)
+
+
+def test_the_transcribe_cli_writes_text_and_resumes_finished_sessions(tmp_path, wav2vec2_dir, corpus):
+    exp = _inject_with_spec(tmp_path, wav2vec2_dir)
+    out = tmp_path / "out"
+    args = ["--model", exp, "--data_dir", corpus / "data", "--context", "self", "--output_dir", out]
+    run_cli("espnet_gcft.bin.transcribe", *args)
+    text = (out / "text").read_text()
+    utts = [line.split()[0] for line in (corpus / "data" / "wav.scp").read_text().splitlines()]
+    assert [line.split()[0] for line in text.splitlines()] == utts
+    # a kill after the first session: the rerun decodes only what was not finished
+    lines = (out / "text.sessions").read_text().splitlines()
+    assert len(lines) == 1 + len({u.split("-")[0] + u.split("-")[1] for u in utts})
+    (out / "text.sessions").write_text("\n".join(lines[:2]) + "\n" + lines[2][:10])
+    (out / "text").unlink()
+    proc = run_cli("espnet_gcft.bin.transcribe", *args)
+    assert "1 already done" in proc.stderr, proc.stderr
+    assert (out / "text").read_text() == text
+    bad = tmp_path / "bad"
+    shutil.copytree(corpus / "data", bad)
+    (bad / "utt2prev").write_text((bad / "utt2prev").read_text().replace(utts[1], "nope", 1))
+    proc = run_cli("espnet_gcft.bin.transcribe", "--model", exp, "--data_dir", bad,
+                   "--output_dir", tmp_path / "o2", check=False)
+    assert proc.returncode == 1 and "utt2prev" in proc.stderr, proc.stderr

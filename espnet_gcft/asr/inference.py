@@ -254,6 +254,79 @@ class GCFTSpeech2Text(Speech2Text):
             context = self.context_pipeline().one(previous)
         return self.recognize(speech, context)[0]
 
+    @property
+    def sample_rate(self) -> int:
+        """The sampling rate the model was trained on (its frontend's ``fs``)."""
+        conf = getattr(self.asr_train_args, "frontend_conf", None) or {}
+        return int(conf.get("fs", 16000))
+
+    def read_audio(self, audio: Union[str, Path, np.ndarray], name: str = "utterance") -> np.ndarray:
+        """A waveform at the model's rate: an array as it is, a file read and checked."""
+        if isinstance(audio, (str, Path)):
+            import soundfile
+
+            try:
+                wav, rate = soundfile.read(str(audio), dtype="float32")
+            except (RuntimeError, OSError) as error:
+                raise MissingInputError(f"{name}: cannot read audio {audio}: {error}") from None
+            if rate != self.sample_rate:
+                raise ContextError(f"{name}: {audio} is sampled at {rate} Hz, the model at "
+                                   f"{self.sample_rate} Hz: resample it first")
+            return wav if wav.ndim == 1 else wav.mean(axis=1)
+        return np.asarray(audio, dtype=np.float32)
+
+    def transcribe_session(
+        self,
+        wavs: Sequence[Union[str, Path, np.ndarray]],
+        context: Union[str, Sequence[str]] = "self",
+        names: Optional[Sequence[str]] = None,
+    ) -> List[str]:
+        """One text per utterance of a session, in order.
+
+        Args:
+            wavs: the session's utterances in order: waveforms at the model's
+                rate, or audio files (their rate is checked).
+            context: ``"self"``: each utterance's context is made from this
+                model's own earlier hypotheses of the session (what a deployment
+                has); ``"none"``: no previous text (a session's start for every
+                utterance); or a list of the session's transcripts, one per
+                utterance, of which utterance *i* reads those before *i*. Audio-only
+                models (baseline, gcaf, audio_gcaf) take ``self`` and ``none``,
+                which change nothing for them, and refuse a list.
+            names: utterance ids for error messages.
+        """
+        if not len(wavs):
+            raise ContextError(f"{self.model_name}: an empty session (no utterance)")
+        names = list(names) if names is not None else [f"utterance {i + 1}" for i in range(len(wavs))]
+        given = None
+        if isinstance(context, str):
+            if context not in ("self", "none"):
+                raise ContextError(f"context must be 'self', 'none' or a list of transcripts, "
+                                   f"got {context!r}")
+        else:
+            given = list(context)
+            if self.context_mode != "inject":
+                raise ContextError(f"{self.model_name}: a {self.context_mode!r} model runs from "
+                                   "audio alone; it takes no previous texts")
+            if len(given) != len(wavs):
+                raise ContextError(f"{len(given)} transcripts for a session of {len(wavs)} "
+                                   "utterances: give one per utterance")
+        if self.context_mode == "inject" and (self.context_spec or {}).get("context") == "prev_audio":
+            raise ContextError(
+                f"{self.model_name}: its context is the previous utterance's audio through the "
+                "frozen upstream, which a session decode does not make: decode it with "
+                "gcft_inference and the recipe's prev_audio contexts")
+        pipeline = self.context_pipeline() if self.context_mode == "inject" else None
+        hyps: List[str] = []
+        for i, (audio, name) in enumerate(zip(wavs, names)):
+            wav = self.read_audio(audio, name)
+            if pipeline is None:
+                hyps.append(self.recognize(wav, None, name)[0] or "")
+                continue
+            previous = hyps if context == "self" else given[:i] if given is not None else []
+            hyps.append(self.recognize(wav, pipeline.one(previous), name)[0] or "")
+        return hyps
+
     def _greedy(self, encoder_out: torch.Tensor) -> Hypothesis:
         """CTC greedy decoding of ``(1, T, D)`` frames: argmax, repeats merged, blanks dropped."""
         if self.asr_model.ctc is None:
