@@ -246,7 +246,8 @@ def test_a_session_is_decoded_in_order_with_its_own_hypotheses(tmp_path, wav2vec
 def test_the_transcribe_cli_writes_text_and_resumes_finished_sessions(tmp_path, wav2vec2_dir, corpus):
     exp = _inject_with_spec(tmp_path, wav2vec2_dir)
     out = tmp_path / "out"
-    args = ["--model", exp, "--data_dir", corpus / "data", "--context", "self", "--output_dir", out]
+    args = ["--model", exp, "--data_dir", corpus / "data", "--context", "self", "--output_dir", out,
+            "--batch_sessions", "1"]
     run_cli("espnet_gcft.bin.transcribe", *args)
     text = (out / "text").read_text()
     utts = [line.split()[0] for line in (corpus / "data" / "wav.scp").read_text().splitlines()]
@@ -259,9 +260,35 @@ def test_the_transcribe_cli_writes_text_and_resumes_finished_sessions(tmp_path, 
     proc = run_cli("espnet_gcft.bin.transcribe", *args)
     assert "1 already done" in proc.stderr, proc.stderr
     assert (out / "text").read_text() == text
+    side_by_side = tmp_path / "side"
+    run_cli("espnet_gcft.bin.transcribe", *args[:-4], "--output_dir", side_by_side,
+            "--batch_sessions", "4")
+    assert (side_by_side / "text").read_text() == text
     bad = tmp_path / "bad"
     shutil.copytree(corpus / "data", bad)
     (bad / "utt2prev").write_text((bad / "utt2prev").read_text().replace(utts[1], "nope", 1))
     proc = run_cli("espnet_gcft.bin.transcribe", "--model", exp, "--data_dir", bad,
                    "--output_dir", tmp_path / "o2", check=False)
     assert proc.returncode == 1 and "utt2prev" in proc.stderr, proc.stderr
+
+
+def test_sessions_side_by_side_decode_as_one_by_one(tmp_path, wav2vec2_dir, corpus):
+    """Utterance i of every session in one padded batch: the same texts as each session
+    alone, and a context made for each session from its own hypotheses."""
+    from espnet_gcft.bin.transcribe import sessions_of
+
+    exp = _inject_with_spec(tmp_path, wav2vec2_dir)
+    s2t = GCFTSpeech2Text.from_pretrained(exp, decode_mode="greedy")
+    wavs = {line.split()[0]: line.split()[1] for line in
+            (corpus / "data" / "wav.scp").read_text().splitlines()}
+    sessions = [[wavs[u] for u in session] for session in sessions_of(corpus / "data")]
+    assert len(sessions) >= 2 and len({len(s) for s in sessions}) >= 1
+    calls = []
+    pipeline = s2t.context_pipeline()
+    original = pipeline.__call__
+    pipeline.__class__ = type("Counting", (type(pipeline),), {
+        "__call__": lambda self, batch: calls.append(len(batch)) or original(batch)})
+    together = s2t.transcribe_sessions(sessions, context="self")
+    assert calls[0] == len(sessions)  # one context batch per step, not one call per session
+    alone = [s2t.transcribe_session(session, context="self") for session in sessions]
+    assert together == alone

@@ -295,37 +295,65 @@ class GCFTSpeech2Text(Speech2Text):
                 which change nothing for them, and refuse a list.
             names: utterance ids for error messages.
         """
-        if not len(wavs):
+        given = context if isinstance(context, str) else [list(context)]
+        return self.transcribe_sessions([wavs], given, [names] if names is not None else None)[0]
+
+    def transcribe_sessions(
+        self,
+        sessions: Sequence[Sequence[Union[str, Path, np.ndarray]]],
+        context: Union[str, Sequence[Sequence[str]]] = "self",
+        names: Optional[Sequence[Sequence[str]]] = None,
+    ) -> List[List[str]]:
+        """Several sessions side by side: utterance *i* of every session in one batch, its
+        contexts generated and embedded as one batch too (see :meth:`transcribe_session`;
+        ``context`` is ``self``, ``none`` or one transcript list per session)."""
+        if not len(sessions) or any(not len(session) for session in sessions):
             raise ContextError(f"{self.model_name}: an empty session (no utterance)")
-        names = list(names) if names is not None else [f"utterance {i + 1}" for i in range(len(wavs))]
+        if names is None:
+            names = [[f"session {k + 1} utterance {i + 1}" for i in range(len(session))]
+                     for k, session in enumerate(sessions)]
         given = None
         if isinstance(context, str):
             if context not in ("self", "none"):
                 raise ContextError(f"context must be 'self', 'none' or a list of transcripts, "
                                    f"got {context!r}")
         else:
-            given = list(context)
+            given = [list(texts) for texts in context]
             if self.context_mode != "inject":
                 raise ContextError(f"{self.model_name}: a {self.context_mode!r} model runs from "
                                    "audio alone; it takes no previous texts")
-            if len(given) != len(wavs):
-                raise ContextError(f"{len(given)} transcripts for a session of {len(wavs)} "
-                                   "utterances: give one per utterance")
+            for texts, session in zip(given, sessions):
+                if len(texts) != len(session):
+                    raise ContextError(f"{len(texts)} transcripts for a session of {len(session)} "
+                                       "utterances: give one per utterance")
         if self.context_mode == "inject" and (self.context_spec or {}).get("context") == "prev_audio":
             raise ContextError(
                 f"{self.model_name}: its context is the previous utterance's audio through the "
                 "frozen upstream, which a session decode does not make: decode it with "
                 "gcft_inference and the recipe's prev_audio contexts")
         pipeline = self.context_pipeline() if self.context_mode == "inject" else None
-        hyps: List[str] = []
-        for i, (audio, name) in enumerate(zip(wavs, names)):
-            wav = self.read_audio(audio, name)
-            if pipeline is None:
-                hyps.append(self.recognize(wav, None, name)[0] or "")
-                continue
-            previous = hyps if context == "self" else given[:i] if given is not None else []
-            hyps.append(self.recognize(wav, pipeline.one(previous), name)[0] or "")
+        hyps: List[List[str]] = [[] for _ in sessions]
+        for i in range(max(len(session) for session in sessions)):
+            active = [k for k, session in enumerate(sessions) if len(session) > i]
+            speech = [self.read_audio(sessions[k][i], names[k][i]) for k in active]
+            contexts = None
+            if pipeline is not None:
+                previous = [hyps[k] if context == "self" else given[k][:i] if given is not None
+                            else [] for k in active]
+                contexts = pipeline(previous)
+            texts = self._recognize_batch(speech, contexts, [names[k][i] for k in active])
+            for k, text in zip(active, texts):
+                hyps[k].append(text)
         return hyps
+
+    def _recognize_batch(self, speech: List[np.ndarray], contexts: Optional[List[np.ndarray]],
+                         names: List[str]) -> List[str]:
+        """Texts of a step's utterances. Their contexts were made in one batch; the speech
+        model runs on each waveform alone: in a padded batch a shorter waveform's last
+        frames change (the SSL upstream's group norm and convolutions see the padding),
+        and a session decoded beside others must give the text it gives alone."""
+        return [self.recognize(wav, None if contexts is None else contexts[b], names[b])[0] or ""
+                for b, wav in enumerate(speech)]
 
     def _greedy(self, encoder_out: torch.Tensor) -> Hypothesis:
         """CTC greedy decoding of ``(1, T, D)`` frames: argmax, repeats merged, blanks dropped."""

@@ -9,7 +9,9 @@ The sessions come from ``<data_dir>/utt2prev`` (each starts at an utterance whos
 previous is ``-``); their utterances are decoded in order through
 ``GCFTSpeech2Text.transcribe_session``: ``--context self`` feeds each utterance
 the model's own earlier hypotheses of its session, ``none`` no previous text,
-``gt`` the data dir's transcripts (``transcript``, else ``text``). Writes
+``gt`` the data dir's transcripts (``transcript``, else ``text``);
+``--batch_sessions`` sessions go side by side (utterance *i* of each in one
+step, their contexts generated and embedded as one batch). Writes
 ``<output_dir>/text`` (Kaldi form, in ``wav.scp`` order). Finished sessions are
 kept in ``<output_dir>/text.sessions`` as they end, so a rerun after a kill
 decodes only the sessions that had not finished (the same model and options;
@@ -86,8 +88,13 @@ def main(argv=None) -> None:
     add("--context", choices=("self", "none", "gt"), default="self")
     add("--output_dir", type=Path, required=True)
     add("--device", default="cpu")
+    add("--batch_sessions", type=int, default=8,
+        help="sessions decoded side by side: utterance i of each in one step, their contexts "
+             "generated and embedded as one batch")
     add("--log_every", type=int, default=10, help="a progress line every N sessions")
     args = parser.parse_args(argv)
+    if args.batch_sessions < 1:
+        parser.error(f"--batch_sessions must be >= 1, got {args.batch_sessions}")
     setup_logging()
     with reported_errors(parser.prog):
         from espnet_gcft.asr.inference import GCFTSpeech2Text
@@ -109,15 +116,20 @@ def main(argv=None) -> None:
         with open(done_path, "a", encoding="utf-8") as out:
             if out.tell() == 0:
                 out.write(identity + "\n")
-            for index, session in enumerate(todo, 1):
-                context = [transcripts.get(u, "") for u in session] if transcripts is not None \
-                    else args.context
-                hyps = s2t.transcribe_session([wavs[u] for u in session], context=context, names=session)
-                out.write(json.dumps({"session": session, "text": hyps}, ensure_ascii=False) + "\n")
+            finished = 0
+            for first in range(0, len(todo), args.batch_sessions):
+                group = todo[first:first + args.batch_sessions]
+                context = [[transcripts.get(u, "") for u in session] for session in group] \
+                    if transcripts is not None else args.context
+                texts = s2t.transcribe_sessions([[wavs[u] for u in session] for session in group],
+                                                context=context, names=group)
+                for session, hyps in zip(group, texts):
+                    out.write(json.dumps({"session": session, "text": hyps}, ensure_ascii=False) + "\n")
+                    done[session[0]] = dict(zip(session, hyps))
                 out.flush()
-                done[session[0]] = dict(zip(session, hyps))
-                if index % args.log_every == 0 or index == len(todo):
-                    logger.info(f"{index}/{len(todo)} session(s) decoded, "
+                before, finished = finished, finished + len(group)
+                if finished // args.log_every > before // args.log_every or finished == len(todo):
+                    logger.info(f"{finished}/{len(todo)} session(s) decoded, "
                                 f"{time.time() - start:.0f} s")
         texts = {u: t for session in done.values() for u, t in session.items()}
         write_table_atomic(args.output_dir / "text", ((u, texts[u]) for u in wavs))
