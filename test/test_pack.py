@@ -147,7 +147,11 @@ def test_bad_packs_are_named(tmp_path, cache):
     (exp / "m.pth").write_bytes(b"weights")
     with pytest.raises(MissingInputError, match="bpemodel names .*gone.model"):
         pack_model(exp, exp / "m.pth", tmp_path / "p.zip")
-    assert not (tmp_path / "p.zip").exists()
+    (exp / "config.yaml").write_text(yaml.safe_dump({"frontend": "s3prl", "frontend_conf": {
+        "frontend_conf": {"upstream": "hf_wav2vec2_custom", "path_or_url": "exp/ssl/elsewhere"}}}))
+    with pytest.raises(PackError, match="upstream directory exp/ssl/elsewhere does not exist here"):
+        pack_model(exp, exp / "m.pth", tmp_path / "p.zip")
+    assert not (tmp_path / "p.zip").exists() and not list(tmp_path.glob(".p.zip.*"))
 
 
 def test_previous_texts_make_the_context_of_a_packed_inject_model(tmp_path, wav2vec2_dir, corpus,

@@ -9,11 +9,12 @@ construction. A pack that leaves it out loads only beside the recipe that made
 it. :func:`pack_model` therefore archives, besides ``config.yaml`` and the
 checkpoint:
 
-- the upstream's non-weight files (``config.json``,
-  ``preprocessor_config.json``, ...) when ``path_or_url`` is a local directory
-  (or a Hugging Face model in the local cache); its weights are in the
-  checkpoint already, and the model is built without them
-  (:func:`espnet_gcft.asr.compat.weightless_frontend`);
+- the upstream's files when ``path_or_url`` is a local directory (or a
+  Hugging Face model in the local cache): for ``hf_wav2vec2*`` upstreams only
+  the non-weight ones (``config.json``, ``preprocessor_config.json``, ...),
+  since their weights are in the checkpoint and the model is built without
+  them (:func:`espnet_gcft.asr.compat.weightless_frontend`); for other
+  upstreams the whole directory;
 - the files the config names that decoding reads: ``bpemodel`` and
   ``normalize_conf.stats_file``;
 - the run's ``context.yaml`` when there is one (how the context the model was
@@ -40,6 +41,7 @@ import io
 import os
 from pathlib import Path
 import shutil
+import tarfile
 import tempfile
 from typing import Dict, List, Optional, Tuple, Union
 import zipfile
@@ -47,6 +49,7 @@ import zipfile
 import yaml
 
 from espnet_gcft.errors import InputError, MissingInputError
+from espnet_gcft.fileio import atomic_file
 
 FORMAT = "espnet_gcft.pack/1"
 # Weight files of an upstream directory: the checkpoint holds the trained weights.
@@ -78,11 +81,13 @@ def _set(config: dict, keys: Tuple[str, ...], value) -> None:
     config[keys[-1]] = value
 
 
-def upstream_dir(config: dict) -> Optional[Path]:
+def upstream_dir(config: dict, where: Union[str, Path] = "config") -> Optional[Path]:
     """The local directory of the config's S3PRL upstream, or None for a hub upstream.
 
     A ``path_or_url`` that is not a directory is looked up in the Hugging Face
-    cache (offline), as ``hf_wav2vec2_custom`` accepts a model name there.
+    cache (offline), as ``hf_wav2vec2_custom`` accepts a model name there; one
+    that looks like a path and does not exist is an error (the pack would not
+    load anywhere else).
     """
     if config.get("frontend") != "s3prl":
         return None
@@ -91,6 +96,9 @@ def upstream_dir(config: dict) -> Optional[Path]:
         return None
     if Path(value).is_dir():
         return Path(value)
+    if str(value).startswith(("/", "./", "../", "~")) or str(value).count("/") > 1:
+        raise PackError(f"{where}: the upstream directory {value} does not exist here "
+                        "(pack from the recipe dir the model was trained in)")
     try:
         from huggingface_hub import snapshot_download
 
@@ -99,9 +107,16 @@ def upstream_dir(config: dict) -> Optional[Path]:
         return None
 
 
-def _upstream_files(directory: Path) -> List[Path]:
+def weightless(config: dict) -> bool:
+    """Whether the upstream is built from its config alone when a checkpoint follows
+    (:func:`espnet_gcft.asr.compat.weightless_frontend`): its weight files need not travel."""
+    upstream = _get(config, ("frontend_conf", "frontend_conf", "upstream")) or ""
+    return upstream.startswith("hf_wav2vec2")
+
+
+def _upstream_files(directory: Path, strip_weights: bool) -> List[Path]:
     files = sorted(p for p in directory.iterdir()
-                   if p.is_file() and not p.name.endswith(WEIGHT_SUFFIXES))
+                   if p.is_file() and not (strip_weights and p.name.endswith(WEIGHT_SUFFIXES)))
     if not any(p.name == "config.json" for p in files):
         raise PackError(f"{directory}: the upstream directory has no config.json, "
                         "so the model could not be built from the pack")
@@ -130,9 +145,9 @@ def pack_model(exp_dir: Union[str, Path], model_file: Union[str, Path],
         config = yaml.safe_load(f)
     entries: Dict[str, Path] = {"model/" + model_file.name: model_file}
     rewritten: Dict[str, str] = {}
-    upstream = upstream_dir(config)
+    upstream = upstream_dir(config, config_path)
     if upstream is not None:
-        for path in _upstream_files(upstream):
+        for path in _upstream_files(upstream, weightless(config)):
             entries[f"upstream/{path.name}"] = path
         _set(config, UPSTREAM_KEY, "upstream")
         rewritten[".".join(UPSTREAM_KEY)] = "upstream"
@@ -156,20 +171,12 @@ def pack_model(exp_dir: Union[str, Path], model_file: Union[str, Path],
         "paths_in_config": rewritten,
         "context": "model/" + CONTEXT_FILE if "model/" + CONTEXT_FILE in entries else None,
     }
-    outpath.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=outpath.name + ".", dir=outpath.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-            _write(archive, "meta.yaml", yaml.safe_dump(meta, sort_keys=True).encode())
-            _write(archive, "model/config.yaml", yaml.safe_dump(config, sort_keys=True).encode())
-            for name in sorted(entries):
-                with open(entries[name], "rb") as f:
-                    _write(archive, name, f.read())
-        os.replace(tmp, outpath)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(outpath) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+        _write(archive, "meta.yaml", yaml.safe_dump(meta, sort_keys=True).encode())
+        _write(archive, "model/config.yaml", yaml.safe_dump(config, sort_keys=True).encode())
+        for name in sorted(entries):
+            with open(entries[name], "rb") as f:
+                _write(archive, name, f.read())
     return {name: str(path) for name, path in entries.items()}
 
 
@@ -203,13 +210,21 @@ def unpack_model(archive_path: Union[str, Path]) -> Dict[str, Optional[str]]:
     archive_path = Path(archive_path)
     if not archive_path.is_file():
         raise MissingInputError(f"{archive_path}: no such packed model")
-    if not zipfile.is_zipfile(archive_path):
-        raise PackError(f"{archive_path}: not a zip archive")
     target = cache_root() / _digest(archive_path)
+    if not zipfile.is_zipfile(archive_path):
+        if tarfile.is_tarfile(archive_path):  # ESPnet's own pack (tar, tgz)
+            from espnet2.main_funcs.pack_funcs import unpack
+
+            files = unpack(archive_path, target)
+            return {"asr_train_config": files["asr_train_config"],
+                    "asr_model_file": files["asr_model_file"], "context": None}
+        raise PackError(f"{archive_path}: not a zip archive")
     if not (target / ".complete").is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(target, ignore_errors=True)  # (only a hand-made dir can be incomplete)
-        staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)
         try:
             with zipfile.ZipFile(archive_path) as archive:
                 meta = _read_meta(archive, archive_path)
@@ -223,7 +238,7 @@ def unpack_model(archive_path: Union[str, Path]) -> Dict[str, Optional[str]]:
                 os.replace(staging, target)
             except OSError:  # another process unpacked the same archive first
                 if not (target / ".complete").is_file():
-                    raise
+                    raise PackError(f"{target}: an incomplete unpack is in the way; remove it") from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     with open(target / "meta.yaml", encoding="utf-8") as f:

@@ -88,6 +88,8 @@ def main(argv=None) -> None:
     add("--context", choices=("self", "none", "gt"), default="self")
     add("--output_dir", type=Path, required=True)
     add("--device", default="cpu")
+    add("--decode_mode", choices=("greedy", "beam"), default="greedy",
+        help="as gcft_inference's (the mini recipe's conf/decode.yaml: greedy)")
     add("--batch_sessions", type=int, default=8,
         help="sessions decoded side by side: utterance i of each in one step, their contexts "
              "generated and embedded as one batch")
@@ -108,9 +110,12 @@ def main(argv=None) -> None:
         args.output_dir.mkdir(parents=True, exist_ok=True)
         done_path = args.output_dir / "text.sessions"
         identity = json.dumps({"model": str(args.model.resolve()), "model_digest": _digest(args.model),
-                               "data_dir": str(args.data_dir.resolve()), "context": args.context})
+                               "data_dir": str(args.data_dir.resolve()), "context": args.context,
+                               "data": [_digest(args.data_dir / name) for name in ("wav.scp", "utt2prev")],
+                               "decode_mode": args.decode_mode})
         done = _finished(done_path, identity)
-        s2t = GCFTSpeech2Text.from_pretrained(args.model, decode_mode="greedy", device=args.device)
+        s2t = GCFTSpeech2Text.from_pretrained(args.model, decode_mode=args.decode_mode,
+                                              device=args.device)
         start, todo = time.time(), [s for s in sessions if s[0] not in done]
         logger.info(f"{len(sessions)} session(s), {len(sessions) - len(todo)} already done")
         with open(done_path, "a", encoding="utf-8") as out:
@@ -136,8 +141,9 @@ def main(argv=None) -> None:
         logger.info(f"wrote {args.output_dir / 'text'} ({len(texts)} utterances)")
 
 
-def _digest(model: Path) -> str:
-    path = model if model.is_file() else model / "valid.loss.ave.pth"
+def _digest(path: Path) -> str:
+    """A file's content hash (an exp dir: its checkpoint's)."""
+    path = path if path.is_file() else path / "valid.loss.ave.pth"
     if not path.is_file():
         return ""
     sha = hashlib.sha256()

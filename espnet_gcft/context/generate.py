@@ -203,7 +203,7 @@ def generate_texts(
     """The cleaned context of each previous text, in memory, as :func:`generate_context`
     makes it for a set ("" for an empty text; equal texts generated once)."""
     fitted, _, _ = fit_previous(texts, prompt, backend, params, max_input_tokens)
-    distinct = sorted(fitted, key=lambda t: -len(backend.render(prompt, fitted[t])))
+    distinct = sorted(fitted, key=lambda t: (-len(backend.render(prompt, fitted[t])), t))
     outputs: Dict[str, str] = {}
     for first in range(0, len(distinct), batch_size):
         chunk = distinct[first:first + batch_size]

@@ -92,8 +92,15 @@ class ContextPipeline:
             prompt = Prompt(**generation["prompt"])
             parser = argparse.ArgumentParser(prog=f"{self.where}: context.yaml generation options")
             add_generation_options(parser)
-            options, _ = parser.parse_known_args(shlex.split(generation.get("options") or ""))
-            params = GenerationParams(int(generation["max_new_tokens"]), options.do_sample,
+            # as stage 3: --max_new_tokens first, the options after it (they may override it)
+            words = ["--max_new_tokens", str(generation["max_new_tokens"]),
+                     *shlex.split(generation.get("options") or "")]
+            try:
+                options, _ = parser.parse_known_args(words)
+            except SystemExit:
+                raise ContextPipelineError(f"{self.where}: context.yaml's generation options "
+                                           f"{generation.get('options')!r} do not parse") from None
+            params = GenerationParams(options.max_new_tokens, options.do_sample,
                                       options.temperature, options.top_p, options.seed)
             backend = build_backend(generation.get("backend") or "transformers",
                                     model=generation["llm"], gguf_file=generation.get("gguf_file"),
@@ -112,7 +119,7 @@ class ContextPipeline:
             backend, prompt, params, max_input_tokens = self.llm()
             texts = generate_texts(texts, prompt, backend, params, self.batch_size, max_input_tokens)
         encoder = self.encoder()
-        distinct = sorted({text for text in texts if text}, key=len, reverse=True)
+        distinct = sorted({text for text in texts if text}, key=lambda t: (-len(t), t))
         matrices = {}
         for first in range(0, len(distinct), self.batch_size):
             chunk = distinct[first:first + self.batch_size]

@@ -97,7 +97,8 @@ def context_spec(
         spec["train_degrade"] = train_degrade
     meta = _embedding_meta(meta_json, pooling)
     if kind == "prev_audio":
-        spec["audio"] = meta.get("identity", {k: v for k, v in meta.items() if k != "utterances"})
+        # (encoder and pooling only: the identity's source hash covers wav.scp's absolute paths)
+        spec["audio"] = {"encoder": meta.get("encoder"), "pooling": meta.get("pooling", pooling)}
         return spec
     encoder = meta.get("encoder")
     if encoder != text_encoder:

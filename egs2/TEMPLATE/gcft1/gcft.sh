@@ -378,8 +378,8 @@ if in_stages 6 6; then
         opts=(--variant "${variant}" --source "${variant_source[${variant}]}" --pooling "${pooling}"
               --num_prev "${num_prev}" --prev_mode "${prev_mode}" --text_encoder "${text_encoder}"
               --llm "${llm}" --llm_gguf_file "${llm_gguf_file}" --llm_backend "${llm_backend}"
-              --prompt "${context_prompt}" --max_new_tokens "${gen_max_new_tokens}" --gen_args "${gen_args}"
-              --train_degrade "${train_degrade}" ${prompt_file:+--prompt_file "${prompt_file}"}
+              --prompt "${context_prompt}" --max_new_tokens "${gen_max_new_tokens}" --gen_args="${gen_args}"
+              --train_degrade="${train_degrade}" ${prompt_file:+--prompt_file "${prompt_file}"}
               ${base:+--meta "${dumpdir}/context/${train_set}/${base}/meta.json"})
         run_step "${variant_dir[${variant}]}/context.yaml" "$(step_key "${opts[@]}")" \
             "${variant_dir[${variant}]}/.done" ${base:+"${dumpdir}/context/${train_set}/${base}/meta.json"} -- \
