@@ -247,6 +247,7 @@ def test_a_session_is_decoded_in_order_with_its_own_hypotheses(tmp_path, wav2vec
         audio_only.transcribe_session(files, context=given)
 
 
+@pytest.mark.slow  # four CLI processes, each importing ESPnet and loading the text encoder
 def test_the_transcribe_cli_writes_text_and_resumes_finished_sessions(tmp_path, wav2vec2_dir, corpus):
     exp = _inject_with_spec(tmp_path, wav2vec2_dir)
     out = tmp_path / "out"
