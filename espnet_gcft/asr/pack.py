@@ -36,7 +36,6 @@ has no ``path_or_url`` directory: S3PRL fetches its checkpoint when the model
 is built, and a pack of it still needs S3PRL's download cache.
 """
 
-import hashlib
 import io
 import os
 from pathlib import Path
@@ -49,7 +48,7 @@ import zipfile
 import yaml
 
 from espnet_gcft.errors import InputError, MissingInputError
-from espnet_gcft.fileio import atomic_file
+from espnet_gcft.fileio import atomic_file, file_hash
 
 FORMAT = "espnet_gcft.pack/1"
 # Weight files of an upstream directory: the checkpoint holds the trained weights.
@@ -190,14 +189,6 @@ def cache_root() -> Path:
     return Path(os.environ.get("GCFT_CACHE") or Path.home() / ".cache" / "espnet_gcft") / "packed"
 
 
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()[:20]
-
-
 def unpack_model(archive_path: Union[str, Path]) -> Dict[str, Optional[str]]:
     """Extract a pack into the cache (once per archive content); its files' absolute paths.
 
@@ -210,7 +201,7 @@ def unpack_model(archive_path: Union[str, Path]) -> Dict[str, Optional[str]]:
     archive_path = Path(archive_path)
     if not archive_path.is_file():
         raise MissingInputError(f"{archive_path}: no such packed model")
-    target = cache_root() / _digest(archive_path)
+    target = cache_root() / file_hash(archive_path)
     if not zipfile.is_zipfile(archive_path):
         if tarfile.is_tarfile(archive_path):  # ESPnet's own pack (tar, tgz)
             from espnet2.main_funcs.pack_funcs import unpack

@@ -19,7 +19,6 @@ other ones start over).
 """
 
 import argparse
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -33,7 +32,8 @@ from espnet_gcft.bin.common import reported_errors, setup_logging
 defer_unused_imports()  # a CLI: before ESPnet is imported (see defer_import)
 
 from espnet_gcft.errors import InputError  # noqa: E402
-from espnet_gcft.fileio import read_table, read_text, write_table_atomic, write_text_atomic  # noqa: E402
+from espnet_gcft.fileio import (file_hash, read_table, read_text, write_table_atomic,  # noqa: E402
+                                write_text_atomic)
 
 logger = logging.getLogger("transcribe")
 
@@ -142,15 +142,9 @@ def main(argv=None) -> None:
 
 
 def _digest(path: Path) -> str:
-    """A file's content hash (an exp dir: its checkpoint's)."""
+    """A file's content hash (an exp dir: its checkpoint's; "" when there is none)."""
     path = path if path.is_file() else path / "valid.loss.ave.pth"
-    if not path.is_file():
-        return ""
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()[:16]
+    return file_hash(path) if path.is_file() else ""
 
 
 def _finished(path: Path, identity: str) -> Dict[str, Dict[str, str]]:
