@@ -69,6 +69,14 @@ Every process runs ``--threads`` torch threads (default 1): on a machine shared
 with other work, two OpenMP threads per process wait on each other whenever a
 core is taken, and a forward pass then swings several-fold from call to call.
 
+The loading that inference used before the upstream was built from its config
+alone: ``baseline_upstream_copy`` is the baseline loaded as ESPnet's
+``Speech2Text`` loads it (the upstream built with its weight file read, then
+ESPnet's ``S3prlFrontend`` keeping a deep copy of the upstream's initial weights,
+which inference never reads; then the checkpoint loaded over it). It runs
+beside the variants in every repeat; ``peak_mem_ratio_baseline_upstream_copy``
+is its peak memory over the baseline's (before over after).
+
 Prints bare ``name: value`` lines.
 """
 
@@ -88,6 +96,8 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "egs2" / "TEMPLATE" / "gcft1" / "conf" / "ssl_base"
 # In the order the processes run: baseline and gcaf side by side (the pair with targets).
 VARIANTS = ("baseline", "gcaf", "audio_gcaf", "inject_gt", "audio_inject", "gen_inject")
+# the baseline loaded as before the weightless build (the upstream's weights read and copied)
+UPSTREAM_COPY = "baseline_upstream_copy"
 
 
 def context_kind(variant: str):
@@ -265,7 +275,15 @@ def infer_child(variant: str, plan: dict) -> dict:
     waves = read_waves(plan)
     texts = [plan["previous"][u] for u in plan["utts"]]
     start = time.perf_counter()
-    s2t = GCFTSpeech2Text.from_pretrained(plan["exps"][variant], decode_mode="greedy")
+    if variant == "baseline_upstream_copy":  # ESPnet's usual loading, the copy included
+        import torch
+
+        exp = Path(plan["exps"]["baseline"])
+        s2t = GCFTSpeech2Text(exp / "config.yaml", None, decode_mode="greedy")
+        s2t.asr_model.load_state_dict(torch.load(exp / "valid.loss.ave.pth", weights_only=True))
+        variant = "baseline"
+    else:
+        s2t = GCFTSpeech2Text.from_pretrained(plan["exps"][variant], decode_mode="greedy")
     loaded = [s2t.asr_model]
     from espnet_gcft.recipe.variants import get_variant
 
@@ -395,7 +413,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--quick", action="store_true",
                         help="tiny upstream and encoder, 4 generated tokens (for the test)")
-    parser.add_argument("--child", choices=VARIANTS + ("paired",), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=VARIANTS + (UPSTREAM_COPY, "paired"), help=argparse.SUPPRESS)
     parser.add_argument("--plan", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -415,9 +433,9 @@ def main() -> None:
         plan_path = Path(tmp) / "plan.json"
         plan_path.write_text(json.dumps(prepare(Path(tmp), args)))
         common = ["--plan", str(plan_path), "--repeats", str(args.repeats)]
-        runs = {v: [] for v in VARIANTS}
+        runs = {v: [] for v in VARIANTS + (UPSTREAM_COPY,)}
         for r in range(args.repeats):
-            for variant in VARIANTS[::-1] if r % 2 else VARIANTS:
+            for variant in (VARIANTS[::-1] if r % 2 else VARIANTS) + (UPSTREAM_COPY,):
                 runs[variant].append(run_child(["--child", variant, *common], args.threads))
         paired = run_child(["--child", "paired", *common, "--train_steps", str(args.train_steps),
                             "--train_batch", str(args.train_batch)], args.threads)
@@ -436,6 +454,10 @@ def main() -> None:
         for a, b in pairs:
             print_ratio(f"{figure}_ratio_{a}_{b}",
                         [x[key] / y[key] for x, y in zip(runs[a], runs[b])])
+    print(f"peak_mem_mb_{UPSTREAM_COPY}: "
+          f"{statistics.median(r['peak_mem_mb'] for r in runs[UPSTREAM_COPY]):.1f}")
+    print_ratio(f"peak_mem_ratio_{UPSTREAM_COPY}",
+                [x["peak_mem_mb"] / y["peak_mem_mb"] for x, y in zip(runs[UPSTREAM_COPY], runs["baseline"])])
     decode, train = paired["decode"], paired["train"]
     for figure, column in (("latency", 0), ("cpu", 1)):
         print_ratio(f"{figure}_ratio_gcaf_baseline_same_process",

@@ -1,9 +1,10 @@
-"""Session decoding with the model's own hypotheses as context: one by one against side by side.
+"""Session decoding with the model's own hypotheses as context, and a stage-7 style decode:
+one by one against batched.
 
 Usage::
 
     tools/venv/bin/python bench/session_decode.py --recipe egs2/mini_gcft/gcft1 \\
-        --model exp/gen_inject [--sessions 16] [--batch_sessions 8]
+        --model exp/gen_inject [--sessions 16] [--batch_sessions 8] [--batch_size 16]
 
 Decodes the first ``--sessions`` sessions of the recipe's test set with
 ``--context self`` twice in one process: each session alone
@@ -13,6 +14,12 @@ each in one step, the contexts generated and embedded as one batch). Prints
 utterances per second of each and their ratio, one ``name: value`` line per
 figure, and whether both gave the same texts. The LLM and encoder are loaded
 before the clock starts.
+
+Then a stage-7 style decode of the same utterances with their ground-truth
+contexts (the recipe's ``emb_<pooling>.scp`` of the model's source; audio alone
+for an audio-only model): one utterance at a time (``encode``) against
+``--batch_size`` at a time (``encode_batch``: the upstream per waveform, the rest
+batched), with the share of identical texts.
 """
 
 import argparse
@@ -33,6 +40,7 @@ def main() -> None:
     parser.add_argument("--data_dir", default="dump/raw/test", help="in the recipe")
     parser.add_argument("--sessions", type=int, default=16)
     parser.add_argument("--batch_sessions", type=int, default=8)
+    parser.add_argument("--batch_size", type=int, default=16, help="stage-7 style batch")
     parser.add_argument("--context_spec", type=Path, default=None,
                         help="a context.yaml for a model of a run that wrote none")
     args = parser.parse_args()
@@ -60,6 +68,37 @@ def main() -> None:
     print(f"batched_utt_per_s: {batched:.2f}")
     print(f"batched_over_one_by_one: {batched / one_by_one:.2f}")
     print(f"same_texts: {int(alone == together)}")
+    stage7(s2t, data, [u for session in sessions_of(data)[:args.sessions] for u in session], wavs,
+           args.batch_size)
+
+
+def stage7(s2t, data: Path, utts, wavs, batch_size: int) -> None:
+    """Stage 7's decode of ``utts`` (ground-truth contexts): one by one against batched."""
+    import kaldiio
+    import soundfile
+
+    speech = [soundfile.read(wavs[u], dtype="float32")[0] for u in utts]
+    contexts = None
+    if s2t.context_mode == "inject":
+        spec = s2t.context_spec
+        scp = data.parent.parent / "context" / data.name / spec["source"] / f"emb_{spec['pooling']}.scp"
+        table = kaldiio.load_scp(str(scp))
+        contexts = [table[u] for u in utts]
+    start = time.perf_counter()
+    alone = [s2t.recognize(wav, None if contexts is None else contexts[i], utts[i])[0]
+             for i, wav in enumerate(speech)]
+    one_by_one = len(utts) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    together = []
+    for first in range(0, len(utts), batch_size):
+        part = slice(first, first + batch_size)
+        together += [hyp[0] for hyp in s2t.recognize_batch(
+            speech[part], None if contexts is None else contexts[part], utts[part])]
+    batched = len(utts) / (time.perf_counter() - start)
+    print(f"stage7_one_by_one_utt_per_s: {one_by_one:.2f}")
+    print(f"stage7_batched_utt_per_s: {batched:.2f}")
+    print(f"stage7_batched_over_one_by_one: {batched / one_by_one:.2f}")
+    print(f"stage7_same_texts_percent: {100 * sum(a == b for a, b in zip(alone, together)) / len(utts):.1f}")
 
 
 if __name__ == "__main__":

@@ -182,6 +182,32 @@ def write_text_atomic(path: PathLike, content: str) -> None:
         f.write(content.encode("utf-8"))
 
 
+def write_ark_atomic(ark: PathLike, scp: PathLike, items: Iterable[Tuple[str, object]]) -> None:
+    """Write ``(key, matrix)`` items as a kaldiio ``ark`` and its ``scp``, both or neither.
+
+    The pair is written under temporary names and moved into place once every
+    item is written (the ark first, then the scp that points into it), so a
+    failed or killed run leaves no ark or scp that a reader would take as whole.
+    The scp names the ark by ``ark`` as given (relative paths stay relative).
+    """
+    import kaldiio
+
+    ark, scp = Path(ark), Path(scp)
+    ark.parent.mkdir(parents=True, exist_ok=True)
+    scp.parent.mkdir(parents=True, exist_ok=True)
+    tmp_ark, tmp_scp = ark.with_name(f".{ark.name}.tmp"), scp.with_name(f".{scp.name}.tmp")
+    try:
+        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
+            for key, matrix in items:
+                writer(key, matrix)
+        index = tmp_scp.read_text(encoding="utf-8").replace(str(tmp_ark), str(ark))
+        os.replace(tmp_ark, ark)
+        write_text_atomic(scp, index)
+    finally:
+        tmp_ark.unlink(missing_ok=True)
+        tmp_scp.unlink(missing_ok=True)
+
+
 def write_text_if_changed(path: PathLike, content: str) -> bool:
     """Write ``content`` to ``path`` (atomically) unless the file already holds it.
 

@@ -175,9 +175,11 @@ def make_batch(batch: int = 2, context_dim: int = CONTEXT_DIM, context_rows=(1, 
     )
 
 
-def run_cli(module: str, *args, check: bool = True, cwd=None) -> subprocess.CompletedProcess:
-    """Run ``python -m <module> args...`` as a user would (offline)."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+def run_cli(module: str, *args, check: bool = True, cwd=None,
+            env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> args...`` as a user would (offline; ``env``: instead of
+    this process's environment)."""
+    env = dict(os.environ if env is None else env, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     proc = subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
         capture_output=True,

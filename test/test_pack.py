@@ -6,6 +6,7 @@ and carries the files its config names."""
 import shutil
 import zipfile
 
+import kaldiio
 import numpy as np
 import pytest
 import soundfile
@@ -244,12 +245,21 @@ def test_a_session_is_decoded_in_order_with_its_own_hypotheses(tmp_path, wav2vec
 def test_the_transcribe_cli_writes_text_and_resumes_finished_sessions(tmp_path, wav2vec2_dir, corpus):
     exp = _inject_with_spec(tmp_path, wav2vec2_dir)
     out = tmp_path / "out"
-    args = ["--model", exp, "--data_dir", corpus / "data", "--context", "self", "--output_dir", out,
-            "--batch_sessions", "1"]
+    args = ["--model", exp, "--data_dir", corpus / "data", "--context", "self", "--write_context",
+            "--output_dir", out, "--batch_sessions", "1"]
     run_cli("espnet_gcft.bin.transcribe", *args)
     text = (out / "text").read_text()
     utts = [line.split()[0] for line in (corpus / "data" / "wav.scp").read_text().splitlines()]
     assert [line.split()[0] for line in text.splitlines()] == utts
+    # each utterance's context as decoded: none at a session's start, else its previous hypothesis's
+    contexts = {u: np.array(m) for u, m in kaldiio.load_scp(str(out / "context.scp")).items()}
+    assert list(contexts) == utts
+    prev = dict(line.split() for line in (corpus / "data" / "utt2prev").read_text().splitlines())
+    hyps = dict((line.split(maxsplit=1) + [""])[:2] for line in text.splitlines())
+    pipeline = GCFTSpeech2Text.from_pretrained(exp, decode_mode="greedy").context_pipeline()
+    for utt in utts:
+        want = pipeline.one([] if prev[utt] == "-" else [hyps[prev[utt]]])
+        np.testing.assert_allclose(contexts[utt], want, atol=1e-5, err_msg=utt)
     # a kill after the first session: the rerun decodes only what was not finished
     lines = (out / "text.sessions").read_text().splitlines()
     assert len(lines) == 1 + len({u.split("-")[0] + u.split("-")[1] for u in utts})
@@ -258,6 +268,10 @@ def test_the_transcribe_cli_writes_text_and_resumes_finished_sessions(tmp_path, 
     proc = run_cli("espnet_gcft.bin.transcribe", *args)
     assert "1 already done" in proc.stderr, proc.stderr
     assert (out / "text").read_text() == text
+    resumed = kaldiio.load_scp(str(out / "context.scp"))
+    assert list(resumed) == utts
+    for utt in utts:
+        np.testing.assert_array_equal(resumed[utt], contexts[utt])
     side_by_side = tmp_path / "side"
     run_cli("espnet_gcft.bin.transcribe", *args[:-4], "--output_dir", side_by_side,
             "--batch_sessions", "4")
@@ -290,3 +304,43 @@ def test_sessions_side_by_side_decode_as_one_by_one(tmp_path, wav2vec2_dir, corp
     assert calls[0] == len(sessions)  # one context batch per step, not one call per session
     alone = [s2t.transcribe_session(session, context="self") for session in sessions]
     assert together == alone
+
+
+@pytest.mark.parametrize("mode", ["inject", "distill"])
+def test_a_padded_batch_encodes_each_utterance_as_alone(tmp_path, wav2vec2_dir, mode):
+    """encode_batch: the upstream on each waveform alone, the rest padded and masked; with a
+    frame-wise input layer (the recipes') every utterance gets the frames, student prediction
+    and text it gets alone; with a subsampling one (conv2d2) the utterances go one by one."""
+    def exp_with(input_layer):
+        config = train_config(wav2vec2_dir, mode, context_dim=384)
+        config["encoder_conf"]["input_layer"] = input_layer
+        exp = tmp_path / f"{mode}_{input_layer}"
+        exp.mkdir()
+        model, args = build_model(config, exp)
+        (exp / "config.yaml").write_text(yaml.safe_dump(vars(args)))
+        torch.save(model.state_dict(), exp / "valid.loss.ave.pth")
+        return GCFTSpeech2Text.from_pretrained(exp, decode_mode="greedy")
+
+    s2t = exp_with("linear")
+    assert s2t.pads_exactly
+    gen = np.random.default_rng(0)
+    waves = [(0.1 * gen.standard_normal(n)).astype(np.float32) for n in (16000, 9000, 24000)]
+    contexts = [gen.standard_normal((rows, 384)).astype(np.float32) for rows in (1, 0, 2)] \
+        if mode == "inject" else None
+    frames, lengths = s2t.encode_batch(waves, contexts, ["a", "b", "c"])
+    batched_students = s2t.student_predictions() if mode == "distill" else None
+    assert frames.size(0) == 3 and int(lengths.max()) == frames.size(1)
+    for b, wav in enumerate(waves):
+        alone, alone_lengths = s2t.encode(wav, None if contexts is None else contexts[b])
+        assert int(lengths[b]) == int(alone_lengths[0])
+        torch.testing.assert_close(frames[b, :int(lengths[b])], alone[0], atol=1e-5, rtol=1e-4)
+        if mode == "distill":
+            np.testing.assert_allclose(batched_students[b], s2t.student_prediction(), atol=1e-5)
+    assert [h[0] for h in s2t.recognize_batch(waves, contexts)] == \
+        [s2t.recognize(w, None if contexts is None else contexts[b])[0] for b, w in enumerate(waves)]
+    subsampling = exp_with("conv2d2")
+    assert not subsampling.pads_exactly  # conv2d2: one by one, the same frames as alone
+    frames, lengths = subsampling.encode_batch(waves, contexts)
+    alone, _ = subsampling.encode(waves[1], None if contexts is None else contexts[1])
+    assert int(lengths[1]) == alone.size(1)
+    torch.testing.assert_close(frames[1, :int(lengths[1])], alone[0])

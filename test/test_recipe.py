@@ -59,7 +59,7 @@ def test_every_design_file_exists(recipe, full_run):
             assert packed.read("model/context.yaml") == (exp / "context.yaml").read_bytes()
         config = yaml.safe_load((exp / "config.yaml").read_text())
         assert config["init_param"] == ["exp/pretrain/valid.loss.ave.pth"]
-        conditions = ["gt"] + (["shuffled", "opposite", "hyp"]
+        conditions = ["gt"] + (["shuffled", "opposite", "hyp", "self"]
                                if variant in ("inject_gt", "gen_inject") else [])
         for condition in conditions:
             decode = exp / ("decode_test" + ("" if condition == "gt" else f"_{condition}"))
@@ -70,6 +70,8 @@ def test_every_design_file_exists(recipe, full_run):
                     "homophone_acc_C"} <= set(score)
             assert score["intervals"]["homophone_acc_P"]["n"] > 0
     assert (recipe / "exp" / "gcaf" / "decode_test" / "student.scp").is_file()
+    for variant in ("inject_gt", "gen_inject"):  # the session decode's own contexts
+        assert (recipe / "exp" / variant / "decode_test_self" / "self" / "context.scp").is_file()
     for source in ("prev_hyp", "gen_title_hyp", "prev_gt_shuffled", "prev_gt_opposite"):
         assert (recipe / "dump" / "context" / "test" / source / "emb_mean.scp").is_file(), source
     for name in ("RESULTS.md", "RESULTS.json", "RESULTS.png"):
@@ -107,6 +109,98 @@ def test_a_packed_model_transcribes_alone_elsewhere(recipe, full_run, tmp_path):
     assert {u: " ".join(t.split()) for u, t in got.items()} == {utt: hyps[utt] for utt in utts}
 
 
+@pytest.mark.parametrize("variant", ["inject_gt", "gen_inject"])
+def test_the_cli_on_a_packed_model_elsewhere_gives_the_recipes_self_decode(recipe, full_run, tmp_path,
+                                                                           variant):
+    """The packed model copied alone to a temporary dir, run by the transcribe CLI with
+    context self, writes exactly the text of the recipe's self decode (stage 7, the same
+    sessions side by side: run.sh's self_batch_sessions)."""
+    import shutil
+
+    from gcft_helpers import run_cli
+
+    shutil.copy(recipe / "exp" / variant / "packed.zip", tmp_path / "model.zip")
+    batch = re.search(r"^self_batch_sessions=(\d+)", (recipe / "gcft.sh").read_text(), re.M).group(1)
+    run_cli("espnet_gcft.bin.transcribe", "--model", tmp_path / "model.zip", "--data_dir",
+            "dump/raw/test", "--context", "self", "--config", "conf/decode.yaml",
+            "--batch_sessions", batch, "--output_dir", tmp_path / "out", cwd=recipe,
+            env=dict(os.environ, HF_HUB_OFFLINE="1", GCFT_CACHE=str(tmp_path / "cache")))
+    recipe_self = recipe / "exp" / variant / "decode_test_self"
+    got = (tmp_path / "out" / "text").read_text()
+    assert got == (recipe_self / "self" / "text").read_text()
+    # and the recipe's scoring pass, fed those contexts, gave the same words (make_trn checks it)
+    assert [line.split() for line in got.splitlines()] == \
+        [line.split() for line in (recipe_self / "text").read_text().splitlines()]
+
+
+def test_the_previous_sentence_chooses_the_spelling(recipe, full_run, monkeypatch):
+    """inject_gt's transcribe(wav, previous=[cue]) and previous=[the other sense's cue] spell
+    P items differently: the context made from the previous text decides the word."""
+    import soundfile
+
+    from espnet_gcft.asr.inference import GCFTSpeech2Text
+    from espnet_gcft.scoring.homophones import read_homophones
+
+    monkeypatch.chdir(recipe)
+    raw = recipe / "dump" / "raw" / "test"
+    words = dict((line.split(maxsplit=1) + [""])[:2] for line in (raw / "transcript").read_text().splitlines())
+    utt2prev = dict(line.split() for line in (raw / "utt2prev").read_text().splitlines())
+    wav_scp = dict(line.split(maxsplit=1) for line in (raw / "wav.scp").read_text().splitlines())
+    # the opposite condition's pairing: each P item's donor, an item of the other sense
+    donor = dict(line.split() for line in
+                 (recipe / "dump" / "context" / "test" / "prev_gt_opposite" / "map").read_text().splitlines())
+    items = [item for item in read_homophones(raw / "homophones").values() if item.kind == "P"]
+    assert items
+    s2t = GCFTSpeech2Text.from_pretrained(recipe / "exp" / "inject_gt" / "packed.zip",
+                                          decode_mode="greedy")
+    right = wrong = differ = 0
+    for item in items:
+        wav, _ = soundfile.read(wav_scp[item.utt], dtype="float32")
+        cue, other = words[utt2prev[item.utt]], words[utt2prev[donor[item.utt]]]
+        assert cue != other
+        spelt = [(s2t.transcribe(wav, previous=[text]).split() + [""] * (item.position + 1))[item.position]
+                 for text in (cue, other)]
+        right += spelt[0] == item.word
+        wrong += spelt[1] == item.word
+        differ += spelt[0] != spelt[1]
+    assert differ > 0, f"no P item of {len(items)} changed its spelling with the cue"
+    assert right > wrong, (right, wrong, len(items))
+
+
+def test_batched_decoding_agrees_with_one_by_one(recipe, full_run, monkeypatch):
+    """Stage 7 encodes conf/decode.yaml's batch_size utterances at once (the upstream on each
+    alone, the rest padded and masked): against each utterance encoded alone, >= 99% of the
+    texts are identical and every forced choice is the same."""
+    import soundfile
+
+    from espnet_gcft.asr.inference import GCFTSpeech2Text
+    from espnet_gcft.scoring.homophones import read_homophones, swap_word
+
+    monkeypatch.chdir(recipe)
+    assert yaml.safe_load((recipe / "conf" / "decode.yaml").read_text())["batch_size"] > 1
+    raw = recipe / "dump" / "raw" / "test"
+    wav_scp = dict(line.split(maxsplit=1) for line in (raw / "wav.scp").read_text().splitlines())
+    references = dict((line.split(maxsplit=1) + [""])[:2] for line in (raw / "text").read_text().splitlines())
+    items = read_homophones(raw / "homophones")
+    for variant, source in (("baseline", None), ("inject_gt", "prev_gt"), ("gcaf", None)):
+        decode = recipe / "exp" / variant / "decode_test"
+        batched = dict((line.split(maxsplit=1) + [""])[:2] for line in (decode / "text").read_text().splitlines())
+        chosen = {fields[0]: float(fields[1]) > float(fields[2]) for fields in
+                  (line.split() for line in (decode / "forced_choice").read_text().splitlines())}
+        contexts = kaldiio.load_scp(f"dump/context/test/{source}/emb_mean.scp") if source else None
+        s2t = GCFTSpeech2Text.from_pretrained(recipe / "exp" / variant, decode_mode="greedy")
+        same = 0
+        for utt, path in wav_scp.items():
+            wav, _ = soundfile.read(path, dtype="float32")
+            frames, _ = s2t.encode(wav, None if contexts is None else contexts[utt], utt)
+            same += " ".join((s2t.decode(frames)[0] or "").split()) == batched[utt]
+            if utt in items:
+                right, other = s2t.ctc_log_likelihood(
+                    frames, [references[utt], swap_word(references[utt], items[utt])])
+                assert (right > other) == chosen[utt], (variant, utt)
+        assert same >= 0.99 * len(wav_scp), (variant, same, len(wav_scp))
+
+
 def test_previous_texts_make_the_context_the_model_trained_on(recipe, full_run, monkeypatch):
     """From its context.yaml alone, an inject model makes, from the previous utterances'
     transcripts, the contexts that stages 3-4 made for it (the LLM's title, embedded)."""
@@ -132,7 +226,7 @@ def test_results_hold_every_variant_condition_and_interval(recipe, full_run):
     results = (recipe / "RESULTS.md").read_text()
     for variant in VARIANTS:
         assert f"| {variant} | gt |" in results
-    for condition in ("shuffled", "opposite", "hyp"):
+    for condition in ("shuffled", "opposite", "hyp", "self"):
         assert f"| inject_gt | {condition} |" in results
     assert "homophone_acc_P (n=" in results and "needs at inference" in results
     assert "![results](RESULTS.png)" in results
@@ -154,6 +248,9 @@ def test_results_hold_every_variant_condition_and_interval(recipe, full_run):
     # paired tests against the baseline, not of the baseline with itself
     assert "p_vs_baseline" not in by[("baseline", "gt", "wer")]
     assert 0 <= by[("inject_gt", "gt", "homophone_acc_P")]["p_vs_baseline"] <= 1
+    for variant in ("inject_gt", "gen_inject"):  # the deployable condition, tested like the rest
+        self_p = by[(variant, "self", "homophone_acc_P")]
+        assert self_p["n"] > 0 and 0 <= self_p["p_vs_baseline"] <= 1, self_p
     assert 0 <= by[("gcaf", "gt", "wer")]["p_vs_baseline"] <= 1
     assert ("gcaf", "gt", "student_teacher_cos") in by and ("gen_inject", "gt", "llm_has_right") in by
     # the collapse metric: the student's cosine to its teacher over the mean teacher's (0: collapsed)

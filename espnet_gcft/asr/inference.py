@@ -1,27 +1,29 @@
-"""Speech-to-text with a GCFT model: the Python API behind ``gcft_inference``.
+"""Speech-to-text with a GCFT model: the Python API behind ``gcft_inference`` and ``transcribe``.
 
 Example::
 
-    import soundfile
     from espnet_gcft.asr.inference import GCFTSpeech2Text
 
-    s2t = GCFTSpeech2Text.from_pretrained("exp/gcaf")      # exp dir, or packed.zip anywhere
-    wav, rate = soundfile.read("utt.wav")
-    text = s2t.transcribe(wav)                              # gcaf/baseline: audio only
-    s2t_inject = GCFTSpeech2Text.from_pretrained("exp/inject_gt")
-    text = s2t_inject.transcribe(wav, context=embedding)    # (L, C) float32
+    s2t = GCFTSpeech2Text.from_pretrained("gcaf.zip", decode_mode="greedy")  # packed zip or exp dir
+    text = s2t.transcribe("utt.wav")                        # gcaf/baseline: audio only
+    s2t_inject = GCFTSpeech2Text.from_pretrained("inject_gt.zip", decode_mode="greedy")
+    text = s2t_inject.transcribe("utt.wav", previous=["the sentence before"])
+    texts = s2t_inject.transcribe_session(["a.wav", "b.wav"], context="self")
+    text = s2t_inject.transcribe(wav, context=embedding)    # or a (L, C) float32 made by hand
 
-``inject`` models take a context per utterance (an empty ``(0, C)`` matrix for
-the first of a session); ``distill`` (gcaf) and ``none`` (baseline) models run
-from audio alone and refuse a context.
+``inject`` models take a context per utterance (made from previous texts as in
+their training, from their ``context.yaml``; or given: an empty ``(0, C)``
+matrix for the first of a session); ``distill`` (gcaf) and ``none`` (baseline)
+models run from audio alone and refuse a context.
 """
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from espnet_gcft.asr.compat import quiet_imports, swapped_attribute, weightless_frontend
 from espnet_gcft.asr.context_data import check_context_matrix
@@ -180,6 +182,79 @@ class GCFTSpeech2Text(Speech2Text):
             encoder_out = encoder_out[0]
         return encoder_out, encoder_lengths
 
+    def encode_batch(
+        self,
+        speech: Sequence[Union[np.ndarray, torch.Tensor]],
+        contexts: Optional[Sequence[np.ndarray]] = None,
+        utt_ids: Optional[Sequence[str]] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Several utterances through the model at once: ``(B, T, D)`` frames and ``(B,)``.
+
+        The SSL upstream runs on each waveform alone (:class:`PerUtteranceFrontend`): in a
+        padded batch its group norm and convolutions see the padding, and S3PRL's frame
+        count can exceed the real output, so a shorter utterance's frames would change.
+        Everything after it (encoder, fusion, student, CTC) runs on the padded batch with
+        its masks, which keep each utterance's frames its own (up to float rounding) when
+        the encoder's input layer works frame by frame (``input_layer: linear``, as in
+        every recipe here). A convolutional subsampling input layer (``conv2d`` ...) masks
+        by striding the padded mask, which counts a shorter utterance's last frames
+        wrong (ESPnet's batched decoding has the same), so for those encoders the
+        utterances are encoded one by one and only their outputs padded
+        (:attr:`pads_exactly`).
+
+        Args:
+            speech: B waveforms at the model's sampling rate.
+            contexts: B ``(L_b, C)`` contexts of an ``inject`` model (``L_b`` may be 0).
+            utt_ids: B names used in error messages.
+        """
+        names = list(utt_ids) if utt_ids is not None else [f"batch index {b}" for b in range(len(speech))]
+        if not self.pads_exactly:  # each alone, the frames padded into one batch
+            encoded = [self.encode(wav, None if contexts is None else contexts[b], names[b])
+                       for b, wav in enumerate(speech)]
+            return (pad_sequence([frames[0] for frames, _ in encoded], batch_first=True),
+                    torch.cat([lengths for _, lengths in encoded]))
+        if self.context_mode != "inject" and contexts is not None:
+            raise ContextError(f"utterance {names[0]}: a {self.context_mode!r} model runs from "
+                               "audio alone and takes no context")
+        if self.context_mode == "inject" and contexts is None:
+            raise ContextError(f"utterance {names[0]}: an 'inject' model needs a context per "
+                               "utterance (an empty (0, C) matrix when there is no previous one)")
+        context = context_lengths = None
+        if contexts is not None:
+            matrices = [torch.from_numpy(check_context_matrix(c, n, self.asr_model.context_dim,
+                                                              "context"))
+                        for c, n in zip(contexts, names)]
+            context_lengths = torch.tensor([m.shape[0] for m in matrices], device=self.device)
+            context = pad_sequence(matrices, batch_first=True).to(self.device)  # (B, Lmax, C)
+        dtype = getattr(torch, self.dtype)
+        waves = [torch.as_tensor(w, dtype=dtype) for w in speech]
+        lengths = torch.tensor([w.numel() for w in waves], device=self.device)
+        batch = pad_sequence(waves, batch_first=True).to(self.device)  # (B, Smax)
+        model: GCFTASRModel = self.asr_model
+        with torch.no_grad(), model.batch_context(context, context_lengths, names), \
+                swapped_attribute(model, "frontend", PerUtteranceFrontend(model.frontend)):
+            encoder_out, encoder_lengths = model.encode(batch, lengths)
+        if isinstance(encoder_out, tuple):
+            encoder_out = encoder_out[0]
+        return encoder_out, encoder_lengths
+
+    @property
+    def pads_exactly(self) -> bool:
+        """Whether a padded batch gives each utterance its own frames (see :meth:`encode_batch`):
+        the encoder's input layer is not a convolutional subsampling."""
+        embed = getattr(self.asr_model.encoder, "embed", None)
+        return "Subsampling" not in type(embed).__name__
+
+    def recognize_batch(
+        self,
+        speech: Sequence[Union[np.ndarray, torch.Tensor]],
+        contexts: Optional[Sequence[np.ndarray]] = None,
+        utt_ids: Optional[Sequence[str]] = None,
+    ) -> List[Hypothesis]:
+        """The best hypothesis of each waveform, encoded as one batch (:meth:`encode_batch`)."""
+        encoder_out, lengths = self.encode_batch(speech, contexts, utt_ids)
+        return [self.decode(encoder_out[b:b + 1, :int(lengths[b])]) for b in range(len(speech))]
+
     def recognize(
         self,
         speech: Union[np.ndarray, torch.Tensor],
@@ -227,21 +302,26 @@ class GCFTSpeech2Text(Speech2Text):
 
     def student_prediction(self) -> np.ndarray:
         """The student's ``(Lq, C)`` context prediction of the last :meth:`encode` (distill)."""
+        return self.student_predictions()[0]
+
+    def student_predictions(self) -> np.ndarray:
+        """The student's ``(B, Lq, C)`` predictions of the last :meth:`encode_batch` (distill)."""
         predicted = self.asr_model.last_student_prediction
         if predicted is None:
             raise ValueError(f"a {self.context_mode!r} model has no student prediction")
-        return predicted[0].cpu().numpy()
+        return predicted.cpu().numpy()
 
     def transcribe(
         self,
-        speech: Union[np.ndarray, torch.Tensor],
+        speech: Union[str, Path, np.ndarray, torch.Tensor],
         context: Optional[np.ndarray] = None,
         previous: Optional[Sequence[str]] = None,
     ) -> str:
         """Text of the best hypothesis for one waveform (see :meth:`recognize`).
 
         Args:
-            speech: (S,) waveform at the model's sampling rate.
+            speech: (S,) waveform at the model's sampling rate, or an audio file
+                (its rate is checked, see :meth:`read_audio`).
             context: (L, C) context of an ``inject`` model, made by the caller.
             previous: instead of ``context``, the previous utterances' texts,
                 oldest first ([] for a session's first utterance): the model
@@ -252,6 +332,8 @@ class GCFTSpeech2Text(Speech2Text):
             if context is not None:
                 raise ContextError("give context= or previous=, not both")
             context = self.context_pipeline().one(previous)
+        if isinstance(speech, (str, Path)):
+            speech = self.read_audio(speech, str(speech))
         return self.recognize(speech, context)[0]
 
     @property
@@ -303,10 +385,16 @@ class GCFTSpeech2Text(Speech2Text):
         sessions: Sequence[Sequence[Union[str, Path, np.ndarray]]],
         context: Union[str, Sequence[Sequence[str]]] = "self",
         names: Optional[Sequence[Sequence[str]]] = None,
+        contexts_out: Optional[Dict[str, np.ndarray]] = None,
+        batch_size: int = 16,
     ) -> List[List[str]]:
         """Several sessions side by side: utterance *i* of every session in one batch, its
         contexts generated and embedded as one batch too (see :meth:`transcribe_session`;
-        ``context`` is ``self``, ``none`` or one transcript list per session)."""
+        ``context`` is ``self``, ``none`` or one transcript list per session).
+
+        ``contexts_out``: filled with the ``(L, C)`` context each utterance was decoded
+        with, by its name (an inject model's; the recipe's ``self`` condition scores them).
+        ``batch_size``: a step's utterances encoded at once (:meth:`encode_batch`)."""
         if not len(sessions) or any(not len(session) for session in sessions):
             raise ContextError(f"{self.model_name}: an empty session (no utterance)")
         if names is None:
@@ -341,19 +429,27 @@ class GCFTSpeech2Text(Speech2Text):
                 previous = [hyps[k] if context == "self" else given[k][:i] if given is not None
                             else [] for k in active]
                 contexts = pipeline(previous)
-            texts = self._recognize_batch(speech, contexts, [names[k][i] for k in active])
+                if contexts_out is not None:
+                    contexts_out.update((names[k][i], matrix) for k, matrix in zip(active, contexts))
+            texts = self._recognize_batch(speech, contexts, [names[k][i] for k in active],
+                                          batch_size)
             for k, text in zip(active, texts):
                 hyps[k].append(text)
         return hyps
 
     def _recognize_batch(self, speech: List[np.ndarray], contexts: Optional[List[np.ndarray]],
-                         names: List[str]) -> List[str]:
-        """Texts of a step's utterances. Their contexts were made in one batch; the speech
-        model runs on each waveform alone: in a padded batch a shorter waveform's last
-        frames change (the SSL upstream's group norm and convolutions see the padding),
-        and a session decoded beside others must give the text it gives alone."""
-        return [self.recognize(wav, None if contexts is None else contexts[b], names[b])[0] or ""
-                for b, wav in enumerate(speech)]
+                         names: List[str], batch_size: int) -> List[str]:
+        """Texts of a step's utterances, ``batch_size`` encoded at once (the upstream on each
+        waveform alone, see :meth:`encode_batch`)."""
+        if batch_size == 1:
+            return [self.recognize(wav, None if contexts is None else contexts[b], names[b])[0] or ""
+                    for b, wav in enumerate(speech)]
+        texts = []
+        for first in range(0, len(speech), batch_size):
+            part = slice(first, first + batch_size)
+            texts += [hyp[0] or "" for hyp in self.recognize_batch(
+                speech[part], None if contexts is None else contexts[part], names[part])]
+        return texts
 
     def _greedy(self, encoder_out: torch.Tensor) -> Hypothesis:
         """CTC greedy decoding of ``(1, T, D)`` frames: argmax, repeats merged, blanks dropped."""
@@ -366,3 +462,29 @@ class GCFTSpeech2Text(Speech2Text):
         tokens = self.converter.ids2tokens(ids)
         text = self.tokenizer.tokens2text(tokens) if self.tokenizer is not None else None
         return text, tokens, ids, float(best.sum())
+
+
+class PerUtteranceFrontend(torch.nn.Module):
+    """A frontend that runs the wrapped one on each utterance of a batch alone.
+
+    ESPnet's model calls ``frontend(speech, speech_lengths)`` on the padded batch; this
+    cuts each waveform to its length, runs the frontend on it, and pads the features
+    again with their true lengths. (An SSL upstream's group norm over time and its
+    convolutions would otherwise see the padding of the shorter utterances.)
+    """
+
+    def __init__(self, frontend: torch.nn.Module):
+        super().__init__()
+        self.inner = frontend
+
+    def output_size(self) -> int:
+        return self.inner.output_size()
+
+    def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor):
+        feats, lengths = [], []
+        for b in range(speech.size(0)):
+            n = int(speech_lengths[b])
+            out, out_lengths = self.inner(speech[b:b + 1, :n], speech_lengths[b:b + 1])
+            feats.append(out[0, :int(out_lengths[0])])
+            lengths.append(out_lengths[0])
+        return pad_sequence(feats, batch_first=True), torch.stack(lengths)

@@ -40,14 +40,14 @@ from espnet2.fileio.read_text import read_2columns_text  # noqa: E402
 from espnet2.train.dataset import ESPnetDataset  # noqa: E402
 from espnet2.utils import config_argparse  # noqa: E402
 from espnet2.utils.types import str_or_none  # noqa: E402
-import kaldiio  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from espnet_gcft.asr.context_data import validate_context_scp  # noqa: E402
-from espnet_gcft.asr.inference import DECODE_MODES, GCFTSpeech2Text  # noqa: E402
-from espnet_gcft.bin.common import reported_errors, setup_logging  # noqa: E402
+from espnet_gcft.asr.inference import GCFTSpeech2Text  # noqa: E402
+from espnet_gcft.bin.common import (add_decode_options, decode_options, reported_errors,  # noqa: E402
+                                    setup_logging)
 from espnet_gcft.errors import InputError, MissingInputError  # noqa: E402
-from espnet_gcft.fileio import read_text  # noqa: E402
+from espnet_gcft.fileio import read_text, write_ark_atomic  # noqa: E402
 from espnet_gcft.scoring.homophones import read_homophones, swap_word  # noqa: E402
 
 OUTPUT_FILES = ("text", "token", "token_int", "score")
@@ -65,13 +65,7 @@ def get_parser() -> argparse.ArgumentParser:
                         type=lambda s: tuple(s.split(",")),
                         help="path,name,type: speech (sound) and, for inject, context (kaldi_ark)")
     parser.add_argument("--output_dir", required=True, help="decode dir to write")
-    parser.add_argument("--decode_mode", choices=DECODE_MODES, default="beam")
-    parser.add_argument("--beam_size", type=int, default=10)
-    parser.add_argument("--ctc_weight", type=float, default=0.3,
-                        help="CTC weight in beam search (1.0 for CTC-only models)")
-    parser.add_argument("--penalty", type=float, default=0.0)
-    parser.add_argument("--maxlenratio", type=float, default=0.0)
-    parser.add_argument("--minlenratio", type=float, default=0.0)
+    add_decode_options(parser)
     parser.add_argument("--homophones", type=Path, default=None,
                         help="<utt> <type> <position> <word> <alternative> file: write forced_choice")
     parser.add_argument("--reference", type=Path, default=None,
@@ -97,13 +91,8 @@ def decode(args: argparse.Namespace) -> int:
     s2t = GCFTSpeech2Text.from_pretrained(
         args.model,
         model_file=args.model_file,
-        decode_mode=args.decode_mode,
-        beam_size=args.beam_size,
-        ctc_weight=args.ctc_weight,
-        penalty=args.penalty,
-        maxlenratio=args.maxlenratio,
-        minlenratio=args.minlenratio,
         device=args.device,
+        **decode_options(args),
     )
     speech_ids = list(read_2columns_text(by_name["speech"][0]))
     if s2t.context_mode == "inject":
@@ -126,23 +115,37 @@ def decode(args: argparse.Namespace) -> int:
     lines = {name: [] for name in OUTPUT_FILES}
     choices = []
     students = {}
-    for utt_id in tqdm(speech_ids, desc="decode", unit="utt", disable=None):
-        _, data = dataset[utt_id]
-        encoded, _ = s2t.encode(data["speech"], data.get("context"), utt_id)
-        text, tokens, ids, score = s2t.decode(encoded)
-        lines["text"].append(f"{utt_id} {text or ''}".rstrip())
-        lines["token"].append(f"{utt_id} {' '.join(tokens)}".rstrip())
-        lines["token_int"].append(f"{utt_id} {' '.join(map(str, ids))}".rstrip())
-        lines["score"].append(f"{utt_id} {score}")
-        if utt_id in items:
-            if utt_id not in references:
-                raise InputError(f"{args.reference}: no reference for utterance {utt_id}")
-            reference = references[utt_id]
-            right, alternative = s2t.ctc_log_likelihood(
-                encoded, [reference, swap_word(reference, items[utt_id])])
-            choices.append(f"{utt_id} {right:.4f} {alternative:.4f}")
-        if s2t.context_mode == "distill":
-            students[utt_id] = s2t.student_prediction()
+    if args.batch_size < 1:
+        raise InputError(f"--batch_size must be >= 1, got {args.batch_size}")
+    progress = tqdm(total=len(speech_ids), desc="decode", unit="utt", disable=None)
+    for first in range(0, len(speech_ids), args.batch_size):
+        batch_ids = speech_ids[first:first + args.batch_size]
+        data = [dataset[utt_id][1] for utt_id in batch_ids]
+        contexts = [d["context"] for d in data] if s2t.context_mode == "inject" else None
+        if args.batch_size == 1:
+            encoded, lengths = s2t.encode(data[0]["speech"], None if contexts is None else contexts[0],
+                                          batch_ids[0])
+        else:
+            encoded, lengths = s2t.encode_batch([d["speech"] for d in data], contexts, batch_ids)
+        predicted = s2t.student_predictions() if s2t.context_mode == "distill" else None
+        for b, utt_id in enumerate(batch_ids):
+            frames = encoded[b:b + 1, :int(lengths[b])]
+            text, tokens, ids, score = s2t.decode(frames)
+            lines["text"].append(f"{utt_id} {text or ''}".rstrip())
+            lines["token"].append(f"{utt_id} {' '.join(tokens)}".rstrip())
+            lines["token_int"].append(f"{utt_id} {' '.join(map(str, ids))}".rstrip())
+            lines["score"].append(f"{utt_id} {score}")
+            if utt_id in items:
+                if utt_id not in references:
+                    raise InputError(f"{args.reference}: no reference for utterance {utt_id}")
+                reference = references[utt_id]
+                right, alternative = s2t.ctc_log_likelihood(
+                    frames, [reference, swap_word(reference, items[utt_id])])
+                choices.append(f"{utt_id} {right:.4f} {alternative:.4f}")
+            if predicted is not None:
+                students[utt_id] = predicted[b]
+        progress.update(len(batch_ids))
+    progress.close()
     if items:
         lines["forced_choice"] = choices
     write_decode_dir(Path(args.output_dir), lines, students)
@@ -160,15 +163,7 @@ def write_decode_dir(output_dir: Path, lines: dict, students: Optional[dict] = N
         tmp = output_dir / f".{name}.tmp"
         tmp.write_text("".join(line + "\n" for line in content), encoding="utf-8")
     if students:
-        tmp_ark, tmp_scp = output_dir / ".student.ark.tmp", output_dir / ".student.scp.tmp"
-        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
-            for utt, matrix in students.items():
-                writer(utt, matrix)
-        # the scp names the ark by its final path
-        scp = tmp_scp.read_text(encoding="utf-8").replace(str(tmp_ark), str(output_dir / "student.ark"))
-        tmp_scp.write_text(scp, encoding="utf-8")
-        os.replace(tmp_ark, output_dir / "student.ark")
-        os.replace(tmp_scp, output_dir / "student.scp")
+        write_ark_atomic(output_dir / "student.ark", output_dir / "student.scp", students.items())
     for name in lines:
         os.replace(output_dir / f".{name}.tmp", output_dir / name)
 

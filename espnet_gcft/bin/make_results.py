@@ -46,7 +46,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--variants", nargs="+", required=True)
     parser.add_argument("--test_sets", nargs="+", required=True)
     parser.add_argument("--conditions", nargs="+", default=["gt"],
-                        help="decode conditions (gt, shuffled, opposite, hyp)")
+                        help="decode conditions (gt, shuffled, opposite, hyp, self, ...)")
     parser.add_argument("--task", choices=sorted(METRICS), default="asr")
     parser.add_argument("--model_file", default="valid.loss.ave.pth")
     parser.add_argument("--context_dir", type=Path, required=True,
@@ -136,7 +136,8 @@ def main(argv=None) -> None:
             "and F1). Conditions: `gt` the ground-truth previous text (the default), "
             "`shuffled` another session's context, `opposite` the other sense's cue on the "
             "context-decided items, `hyp` the previous utterance's ASR hypothesis (the "
-            "baseline's). p in parentheses: Holm's adjustment within the family (the headline "
+            "baseline's), `self` the model's own hypotheses of its session, each session "
+            "decoded in order (what a deployment has). p in parentheses: Holm's adjustment within the family (the headline "
             "tests, or the table). A difference whose p is not below 0.05 is noise; overlapping "
             "intervals are not a test."])
         write_text_atomic(json_path, json.dumps(records, indent=1) + "\n")

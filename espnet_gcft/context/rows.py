@@ -19,7 +19,7 @@ import numpy as np
 
 from espnet_gcft.context.history import NO_PREVIOUS
 from espnet_gcft.errors import InputError
-from espnet_gcft.fileio import read_table, write_text_atomic
+from espnet_gcft.fileio import read_table, write_ark_atomic
 
 
 class RowsError(InputError, ValueError):
@@ -52,12 +52,9 @@ def stack_rows(source_scp: Path, utt2prev: Dict[str, str], rows: int, out_dir: P
     for utt in order:
         if utt not in utt2prev:
             raise RowsError(f"{source_scp}: utterance {utt} is not in utt2prev")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ark, scp = out_dir / f"{name}.ark", out_dir / f"{name}.scp"
-    tmp_ark, tmp_scp = out_dir / f".{name}.ark.tmp", out_dir / f".{name}.scp.tmp"
-    tmp_scp.unlink(missing_ok=True)
     lengths = {}
-    with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
+
+    def stacked_rows():
         for utt in order:
             members = chain(utt, utt2prev, rows)
             missing = [m for m in members if m not in entries]
@@ -71,8 +68,7 @@ def stack_rows(source_scp: Path, utt2prev: Dict[str, str], rows: int, out_dir: P
                                 f"dimensions {sorted(dims)}")
             stacked = np.concatenate(matrices, axis=0)
             lengths[utt] = stacked.shape[0]
-            writer(utt, stacked)
-    tmp_ark.replace(ark)
-    write_text_atomic(scp, tmp_scp.read_text().replace(str(tmp_ark), str(ark)))
-    tmp_scp.unlink()
+            yield utt, stacked
+
+    write_ark_atomic(out_dir / f"{name}.ark", out_dir / f"{name}.scp", stacked_rows())
     return lengths

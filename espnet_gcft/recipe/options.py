@@ -43,7 +43,7 @@ _SPEC = re.compile(r"^\[([^\]]*)\]\s*(.*)$")
 _NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
 _DEGRADED = re.compile(r"^(replaced|dropped)(0(\.[0-9]+)?|1(\.0*)?)$")
 _DEVICE = re.compile(r"^(cpu|mps|cuda(:[0-9]+)?)$")
-CONDITIONS = ("shuffled", "opposite", "hyp")
+CONDITIONS = ("shuffled", "opposite", "hyp", "self")
 
 
 class OptionError(InputError, ValueError):

@@ -96,7 +96,8 @@ inference_config=conf/decode.yaml  # [file, stage 7] gcft_inference options (YAM
 inference_nj=1           # [int >= 1] decoding jobs per test set
 decode_jobs=1            # [int >= 1] decodes (variants x conditions) run at the same time (CPU threads are shared out)
 inference_model=valid.loss.ave.pth  # [name] checkpoint used for decoding (and as --init_param)
-conditions="shuffled opposite hyp"  # [conditions or empty] decode-time context conditions of the variants that read context at inference, besides gt: shuffled opposite hyp replaced<p> dropped<p> (degraded: a fraction p of the contexts replaced by another session's or dropped)
+conditions="shuffled opposite hyp self"  # [conditions or empty] decode-time context conditions of the variants that read context at inference, besides gt: shuffled opposite hyp self replaced<p> dropped<p> (self: each session decoded in order, every context made from the model's own earlier hypotheses, as a deployment runs it; degraded: a fraction p of the contexts replaced by another session's or dropped)
+self_batch_sessions=8    # [int >= 1] sessions decoded side by side in the self condition (transcribe --batch_sessions: their contexts generated and embedded as one batch)
 train_degrade=""         # [degradation or empty] replaced<p> | dropped<p>: degrade the training and validation contexts the same way
 hyp_variant=baseline     # [variant] whose test hypotheses are the previous text of the hyp condition
 # </options>
@@ -389,11 +390,13 @@ fi
 
 # condition_applies <variant> <condition> <set>: the variant is decoded in that condition.
 # hyp replaces a previous *text* by an ASR hypothesis: not for the audio context,
-# and not built for row-stacked contexts; opposite needs the set's homophone items.
+# and not built for row-stacked contexts; self makes the contexts from the model's own
+# hypotheses (text contexts only); opposite needs the set's homophone items.
 condition_applies() {
     needs_context_at_inference "$1" || return 1
     case "$2" in
         hyp) ! uses_audio_context "$1" && [ -z "${rows_suffix}" ] ;;
+        self) ! uses_audio_context "$1" ;;
         opposite) [ -s "${dumpdir}/raw/$3/homophones" ] ;;
         *) return 0 ;;
     esac
@@ -402,13 +405,20 @@ condition_applies() {
 # decode_and_score <variant> <set> <condition>
 decode_and_score() {
     local variant=$1 dset=$2 condition=$3 out data context_scp="" scored=true
-    local context_opt=() homophones_opt=() result key model i
+    local context_opt=() homophones_opt=() hyp_dirs=() result key model i self_text=""
     out=${decode_dir["${variant} ${dset} ${condition}"]}
     data=${dumpdir}/raw/${dset}
     model=${variant_dir[${variant}]}/${inference_model}
     log "Stage 7: decode and score ${variant} on ${dset} (context: ${condition}) -> ${out}"
     has_references "${data}" || scored=false
-    if needs_context_at_inference "${variant}"; then
+    if [ "${condition}" = self ]; then
+        # the sessions in order through transcribe_session(context="self") (bin/transcribe),
+        # which keeps each utterance's context; the decode below scores those contexts
+        self_decode "${variant}" "${dset}" "${out}/self" || return 1
+        context_scp=${out}/self/context.scp
+        self_text=${out}/self/text
+        context_opt=(--data_path_and_name_and_type "${context_scp},context,kaldi_ark")
+    elif needs_context_at_inference "${variant}"; then
         context_scp=${dumpdir}/context/${dset}/${condition_source["${variant_source[${variant}]} ${condition}"]}/emb_${pooling}.scp
         context_opt=(--data_path_and_name_and_type "${context_scp},context,kaldi_ark")
     fi
@@ -418,7 +428,7 @@ decode_and_score() {
     result=${out}/score.json
     "${scored}" || result=${out}/hyp.trn
     key=$(step_key "file:${inference_config}" "model=${model}" "file:${model}" \
-        "context=${context_scp}" "file:${context_scp}" "task=${task}")
+        "context=${context_scp}" "file:${context_scp}" ${self_text:+"file:${self_text}"} "task=${task}")
     # shellcheck disable=SC2086
     if fresh "${result}" "${key}" "${model}" "${data}/wav.scp" ${context_scp} "${inference_config}"; then
         log "  ${result} is up to date"
@@ -436,8 +446,12 @@ decode_and_score() {
         "${context_opt[@]}" "${homophones_opt[@]}" \
         --device "$([ "${ngpu}" -gt 0 ] && echo cuda || echo cpu)" \
         --output_dir "${split_dir}/JOB"
+    # the hypotheses: the split decodes', or the self decode's own (the split decodes of the
+    # self condition only score the forced choice under the contexts it made)
+    read -ra hyp_dirs <<< "$(for ((i = 1; i <= inference_nj; i++)); do echo "${split_dir}/${i}"; done)"
+    [ "${condition}" != self ] || hyp_dirs=("${out}/self")
     ${python} -m espnet_gcft.bin.make_trn --data_dir "${data}" --out_dir "${out}" \
-        $(for ((i = 1; i <= inference_nj; i++)); do echo "${split_dir}/${i}"; done)
+        "${hyp_dirs[@]}"
     if [ -e "${split_dir}/1/student.scp" ]; then
         # a gcaf model's context predictions (the scp lines point into the split arks)
         for ((i = 1; i <= inference_nj; i++)); do cat "${split_dir}/${i}/student.scp"; done \
@@ -463,6 +477,21 @@ decode_and_score() {
     fi
     write_stamp "${result}" "${key}"
     log "  $(${python} -m espnet_gcft.bin.recipe_info score_summary "${out}/score.json")"
+}
+
+# self_decode <variant> <set> <out dir>: the set's sessions decoded in order, each utterance's
+# context made from the model's own earlier hypotheses; <out dir>/{text,context.scp}
+self_decode() {
+    local variant=$1 dset=$2 out=$3 model=${variant_dir[$1]}/${inference_model}
+    run_step "${out}/context.scp" "$(step_key "file:${model}" "file:${variant_dir[${variant}]}/context.yaml" \
+        "file:${inference_config}" "batch=${self_batch_sessions}")" "${model}" "${inference_config}" \
+        "${variant_dir[${variant}]}/context.yaml" "${dumpdir}/raw/${dset}/wav.scp" \
+        "${dumpdir}/raw/${dset}/utt2prev" -- \
+        ${decode_cmd} --gpu "${ngpu}" "${out}/log/transcribe.log" ${python} -m espnet_gcft.bin.transcribe \
+        --model "${variant_dir[${variant}]}" --model_file "${inference_model}" \
+        --config "${inference_config}" --data_dir "${dumpdir}/raw/${dset}" --context self \
+        --batch_sessions "${self_batch_sessions}" --write_context --output_dir "${out}" \
+        --device "$([ "${ngpu}" -gt 0 ] && echo cuda || echo cpu)"
 }
 
 # diagnostics <variant> <set> <condition> <decode dir>: what the context knew (decode_diagnostics).
@@ -494,6 +523,8 @@ condition_contexts() {
     done
     [ "${#sources[@]}" -gt 0 ] || return 0
     for condition in ${conditions}; do
+        # self: each decode makes its own contexts (self_decode)
+        [ "${condition}" != self ] || continue
         if [ "${condition}" = hyp ]; then
             [ "${#hyp_sources[@]}" -gt 0 ] || continue
             # the untagged hyp variant: a sweep point's hyp condition reads the shared baseline

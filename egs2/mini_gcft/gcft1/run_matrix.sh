@@ -31,7 +31,7 @@ SECONDS=0
 
 variants="baseline inject_gt gen_inject gcaf audio_inject audio_gcaf"
 degraded="replaced0.25 replaced0.5 replaced1 dropped0.25 dropped0.5 dropped1"
-conditions="shuffled opposite hyp ${degraded}"
+conditions="shuffled opposite hyp self ${degraded}"
 # the inject_gt points of the N sweep (exp dirs inject_gt_<tag>) and gcaf's alpha points
 n_points="join_n2 join_n3 rows_n2 rows_n3"
 # the demo's gcaf (conf/train_gcaf.yaml) is the reference point of alpha 0.1 0.3 1.0
