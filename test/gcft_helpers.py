@@ -36,6 +36,41 @@ def make_tiny_wav2vec2(out_dir: Path) -> Path:
     return build_wav2vec2(out_dir, {"vocab_size": 8})
 
 
+def make_tiny_s3prl_checkpoint(path: Path, family: str) -> Path:
+    """A randomly initialised 2-layer (hidden 32) checkpoint in S3PRL's converted format of
+    the wav2vec2, hubert or wavlm family, as S3PRL's hub entries download them."""
+    from dataclasses import asdict
+
+    conv = "[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2"  # stride 320, as the base models
+    size = dict(encoder_layers=2, encoder_embed_dim=32, encoder_ffn_embed_dim=64,
+                encoder_attention_heads=2, conv_feature_layers=conv, conv_pos=16, conv_pos_groups=4)
+    torch.manual_seed(0)
+    if family == "wav2vec2":
+        from s3prl.upstream.wav2vec2.wav2vec2_model import (AudioPretrainingConfig, Wav2Vec2Config,
+                                                            Wav2Vec2Model)
+
+        config = Wav2Vec2Config(**size, final_dim=16, latent_vars=8, latent_groups=2)
+        state = {"task_cfg": asdict(AudioPretrainingConfig()), "model_cfg": asdict(config),
+                 "model_weight": Wav2Vec2Model(config).state_dict()}
+    elif family == "hubert":
+        from s3prl.upstream.hubert.hubert_model import (HubertConfig, HubertModel,
+                                                        HubertPretrainingConfig)
+
+        config, task = HubertConfig(**size, final_dim=16, label_rate=50), HubertPretrainingConfig()
+        symbols = [["<s>", "<pad>", "</s>", "<unk>"] + [str(i) for i in range(10)]]
+        state = {"task_cfg": asdict(task), "model_cfg": asdict(config), "dictionaries_symbols": symbols,
+                 "model_weight": HubertModel(config, task, symbols).state_dict()}
+    else:
+        from s3prl.upstream.wavlm.WavLM import WavLM, WavLMConfig
+
+        config = dict(size, relative_position_embedding=True, num_buckets=32, max_distance=64,
+                      gru_rel_pos=True)
+        state = {"cfg": config, "model": WavLM(WavLMConfig(config)).state_dict()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path
+
+
 def make_tiny_corpus(root: Path, seed: int = 0) -> Path:
     """Write ``root/data`` (wav.scp, text, utt2spk, spk2utt, utt2prev) and contexts.
 

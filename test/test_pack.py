@@ -3,6 +3,7 @@ directory it was trained from deleted, offline, it gives the same outputs as the
 it packs; the zip is deterministic, unpacked once per archive content into the cache,
 and carries the files its config names."""
 
+from pathlib import Path
 import shutil
 import zipfile
 
@@ -16,7 +17,7 @@ import yaml
 from espnet_gcft.asr.inference import GCFTSpeech2Text
 from espnet_gcft.asr.pack import PackError, pack_model, unpack_model
 from espnet_gcft.errors import MissingInputError
-from gcft_helpers import build_model, run_cli, train_config
+from gcft_helpers import build_model, make_tiny_s3prl_checkpoint, run_cli, train_config
 
 
 @pytest.fixture
@@ -344,3 +345,47 @@ def test_a_padded_batch_encodes_each_utterance_as_alone(tmp_path, wav2vec2_dir, 
     alone, _ = subsampling.encode(waves[1], None if contexts is None else contexts[1])
     assert int(lengths[1]) == alone.size(1)
     torch.testing.assert_close(frames[1, :int(lengths[1])], alone[0])
+
+
+# S3PRL's wav2vec2 entry (wav2vec2_base_960): the converted checkpoint it downloads
+WAV2VEC2_HUB_URL = "https://huggingface.co/s3prl/converted_ckpts/resolve/main/wav2vec_small.pt"
+
+
+@pytest.mark.parametrize("family,entry", [("wav2vec2", "wav2vec2_local"), ("hubert", "hubert_local"),
+                                          ("wavlm", "wavlm_local"), ("wav2vec2", "wav2vec2")])
+def test_a_checkpoint_upstream_travels_without_its_weights(tmp_path, corpus, cache, monkeypatch,
+                                                           family, entry):
+    """An S3PRL upstream built from one checkpoint file (a local one, or a hub entry's in
+    S3PRL's download cache) is packed as that checkpoint without its weights; with the
+    checkpoint gone, the pack builds the model from the configs in it and decodes as before."""
+    import s3prl.util.download as s3prl_download
+
+    monkeypatch.setattr(s3prl_download, "_download_dir", tmp_path / "s3prl_cache")
+    if entry == "wav2vec2":  # a hub name: the checkpoint S3PRL downloaded for training
+        ckpt = Path(s3prl_download._urls_to_filepaths(WAV2VEC2_HUB_URL, download=False))
+    else:
+        ckpt = tmp_path / "upstream" / f"{family}.pt"
+    make_tiny_s3prl_checkpoint(ckpt, family)
+    config = train_config(ckpt, "distill")
+    config["frontend_conf"]["frontend_conf"] = {"upstream": entry}
+    if entry != "wav2vec2":
+        config["frontend_conf"]["frontend_conf"]["path_or_url"] = str(ckpt)
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    model, args = build_model(config, exp)
+    (exp / "config.yaml").write_text(yaml.safe_dump(vars(args)))
+    torch.save(model.state_dict(), exp / "valid.loss.ave.pth")
+    wav, _ = soundfile.read(sorted((corpus / "wav").glob("*.wav"))[0], dtype="float32")
+    expected = _encode(GCFTSpeech2Text.from_pretrained(exp, decode_mode="greedy"), wav)
+    pack_model(exp, exp / "valid.loss.ave.pth", tmp_path / "model.zip")
+    with zipfile.ZipFile(tmp_path / "model.zip") as archive:
+        packed = archive.read(f"upstream/{family}.pt")
+        config_in_zip = yaml.safe_load(archive.read("model/config.yaml"))
+    assert len(packed) < ckpt.stat().st_size / 2  # the configs, not the weights
+    assert config_in_zip["frontend_conf"]["frontend_conf"] == {
+        "upstream": f"{family}_local", "path_or_url": f"upstream/{family}.pt"}
+    ckpt.unlink()
+    after = GCFTSpeech2Text.from_pretrained(tmp_path / "model.zip", decode_mode="greedy")
+    np.testing.assert_allclose(_encode(after, wav), expected, atol=1e-5)
+    # no copy of the upstream's initial weights is kept for a loaded model
+    assert not after.asr_model.frontend.pretrained_params

@@ -156,6 +156,21 @@ class _ConfigOnlyModel:
         return self.model_class(config)
 
 
+def _without_weights(model_class):
+    """``model_class`` whose ``load_state_dict`` of an empty state keeps the built weights:
+    a packed checkpoint of the wav2vec2, HuBERT or WavLM family carries its configs and
+    no weights (:func:`espnet_gcft.asr.pack.weightless_checkpoint`)."""
+
+    class WithoutWeights(model_class):
+        def load_state_dict(self, state_dict, *args, **kwargs):
+            if not state_dict:
+                return None
+            return super().load_state_dict(state_dict, *args, **kwargs)
+
+    WithoutWeights.__name__ = WithoutWeights.__qualname__ = model_class.__name__
+    return WithoutWeights
+
+
 class _NoCopy:
     """``copy`` for ESPnet's S3PRL frontend module: its deep copy of the upstream's
     weights (kept for ``reload_pretrained_parameters``, a training-time call) is
@@ -169,7 +184,8 @@ class _NoCopy:
 @contextmanager
 def weightless_frontend() -> Iterator[None]:
     """Within the block, S3PRL's ``hf_wav2vec2_custom`` upstream is built from its
-    ``config.json`` alone, without reading any weight file, and ESPnet's
+    ``config.json`` alone, without reading any weight file; a wav2vec2, HuBERT or WavLM
+    checkpoint without weights (a pack's) builds its model from its configs; and ESPnet's
     ``S3prlFrontend`` keeps no copy of the upstream's initial weights.
 
     For a model whose state dict is loaded right after it is built (a trained
@@ -180,8 +196,14 @@ def weightless_frontend() -> Iterator[None]:
     """
     import espnet2.asr.frontend.s3prl as espnet_s3prl
     import s3prl.upstream.hf_wav2vec2.expert as hf_expert
+    import s3prl.upstream.hubert.convert as hubert_convert
+    import s3prl.upstream.wav2vec2.convert as wav2vec2_convert
+    import s3prl.upstream.wavlm.expert as wavlm_expert
 
     model_class = hf_expert.Wav2Vec2Model
     with swapped_attribute(hf_expert, "Wav2Vec2Model", _ConfigOnlyModel(model_class)), \
+            swapped_attribute(wav2vec2_convert, "Wav2Vec2Model", _without_weights(wav2vec2_convert.Wav2Vec2Model)), \
+            swapped_attribute(hubert_convert, "HubertModel", _without_weights(hubert_convert.HubertModel)), \
+            swapped_attribute(wavlm_expert, "WavLM", _without_weights(wavlm_expert.WavLM)), \
             swapped_attribute(espnet_s3prl, "copy", _NoCopy):
         yield

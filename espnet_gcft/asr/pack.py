@@ -31,9 +31,15 @@ its content under the cache (``$GCFT_CACHE``, default
 absolute paths there: a changed archive never meets a stale unpack, and two
 processes unpacking the same archive do not tear each other's files.
 
-An S3PRL hub upstream (``wav2vec2``, ``hubert``, ``wavlm_base_plus``, ...)
-has no ``path_or_url`` directory: S3PRL fetches its checkpoint when the model
-is built, and a pack of it still needs S3PRL's download cache.
+An S3PRL upstream of the wav2vec 2.0, HuBERT and WavLM families (``wav2vec2``,
+``hubert``, ``wavlm_base_plus``, ... or their ``*_local`` / ``*_custom``
+entries with a checkpoint file) is built from one checkpoint file, which S3PRL
+downloads into its cache for a hub name. The pack carries that checkpoint
+without its weights (the trained ones are in the model's checkpoint; S3PRL's
+converted format keeps the model's and the task's configs beside them), and
+the config names the family's ``*_local`` entry on it; the weightless build
+(:func:`espnet_gcft.asr.compat.weightless_frontend`) builds the model from those
+configs. A checkpoint in another format travels whole.
 """
 
 import io
@@ -106,6 +112,83 @@ def upstream_dir(config: dict, where: Union[str, Path] = "config") -> Optional[P
         return None
 
 
+# S3PRL upstream families built from one checkpoint file: the key of its weights (in S3PRL's
+# converted format) and the hub entry that loads a local file
+CHECKPOINT_FAMILIES = {"wav2vec2": ("model_weight", "wav2vec2_local"),
+                       "hubert": ("model_weight", "hubert_local"),
+                       "wavlm": ("model", "wavlm_local")}
+
+
+class _Found(Exception):
+    """Raised by the stand-in expert with the checkpoint path S3PRL would load."""
+
+
+def checkpoint_upstream(config: dict, where: Union[str, Path] = "config") -> Optional[Tuple[str, Path]]:
+    """``(family, checkpoint file)`` of the config's S3PRL upstream when it is one of the
+    :data:`CHECKPOINT_FAMILIES`; None for other frontends and upstreams.
+
+    A hub name's checkpoint is the file S3PRL downloaded into its cache when the
+    model was built for training (found without any download); one missing there
+    is an error naming the entry.
+    """
+    upstream = _get(config, ("frontend_conf", "frontend_conf", "upstream")) or ""
+    family = next((f for f in CHECKPOINT_FAMILIES if upstream.startswith(f)), None)
+    if config.get("frontend") != "s3prl" or family is None:
+        return None
+    value = _get(config, UPSTREAM_KEY)
+    if value and Path(value).is_file():
+        return family, Path(value)
+    import importlib
+
+    from s3prl import hub
+    from s3prl.util.download import _urls_to_filepaths
+
+    from espnet_gcft.asr.compat import swapped_attribute
+
+    entry = getattr(hub, upstream, None)
+    if entry is None:
+        raise PackError(f"{where}: S3PRL has no upstream {upstream!r}")
+    hubconf = importlib.import_module(f"s3prl.upstream.{family}.hubconf")
+
+    def cached(*urls, refresh=False, download=True):  # the cache path, never a download
+        return _urls_to_filepaths(*urls, refresh=refresh, download=False)
+
+    def found(ckpt, *args, **kwargs):
+        raise _Found(str(ckpt))
+
+    try:
+        with swapped_attribute(hubconf, "_urls_to_filepaths", cached), \
+                swapped_attribute(hubconf, "_UpstreamExpert", found):
+            entry(**({"ckpt": value} if value else {}))
+    except _Found as hit:
+        path = Path(hit.args[0])
+    except (AssertionError, OSError, TypeError) as error:
+        raise PackError(f"{where}: S3PRL upstream {upstream!r} ({value or 'its hub checkpoint'}) "
+                        f"cannot be resolved here: {error}") from None
+    else:  # a legacy (fairseq) entry, which reads the checkpoint itself
+        raise PackError(f"{where}: S3PRL upstream {upstream!r} does not load a converted "
+                        "checkpoint; pack a model trained on its converted entry")
+    if not path.is_file():
+        raise PackError(f"{where}: the checkpoint of S3PRL upstream {upstream!r} is not in "
+                        f"S3PRL's cache ({path}): pack on the machine that trained the model")
+    return family, path
+
+
+def weightless_checkpoint(family: str, path: Path) -> Optional[bytes]:
+    """The checkpoint file without its weights (``torch.save`` bytes), or None when it is
+    not in S3PRL's converted format (then it travels whole)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    key = CHECKPOINT_FAMILIES[family][0]
+    if not isinstance(state, dict) or key not in state:
+        return None
+    state[key] = {}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
 def weightless(config: dict) -> bool:
     """Whether the upstream is built from its config alone when a checkpoint follows
     (:func:`espnet_gcft.asr.compat.weightless_frontend`): its weight files need not travel."""
@@ -144,12 +227,25 @@ def pack_model(exp_dir: Union[str, Path], model_file: Union[str, Path],
         config = yaml.safe_load(f)
     entries: Dict[str, Path] = {"model/" + model_file.name: model_file}
     rewritten: Dict[str, str] = {}
-    upstream = upstream_dir(config, config_path)
+    contents: Dict[str, bytes] = {}  # entries made here rather than copied
+    checkpoint = checkpoint_upstream(config, config_path)
+    upstream = upstream_dir(config, config_path) if checkpoint is None else None
     if upstream is not None:
         for path in _upstream_files(upstream, weightless(config)):
             entries[f"upstream/{path.name}"] = path
         _set(config, UPSTREAM_KEY, "upstream")
         rewritten[".".join(UPSTREAM_KEY)] = "upstream"
+    elif checkpoint is not None:
+        family, path = checkpoint
+        name = f"upstream/{family}.pt"
+        stripped = weightless_checkpoint(family, path)
+        if stripped is None:
+            entries[name] = path
+        else:
+            contents[name] = stripped
+        _set(config, ("frontend_conf", "frontend_conf", "upstream"), CHECKPOINT_FAMILIES[family][1])
+        _set(config, UPSTREAM_KEY, name)
+        rewritten[".".join(UPSTREAM_KEY)] = name
     for keys in FILE_KEYS:
         value = _get(config, keys)
         if not value:
@@ -173,10 +269,14 @@ def pack_model(exp_dir: Union[str, Path], model_file: Union[str, Path],
     with atomic_file(outpath) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
         _write(archive, "meta.yaml", yaml.safe_dump(meta, sort_keys=True).encode())
         _write(archive, "model/config.yaml", yaml.safe_dump(config, sort_keys=True).encode())
-        for name in sorted(entries):
+        for name in sorted({**entries, **contents}):
+            if name in contents:
+                _write(archive, name, contents[name])
+                continue
             with open(entries[name], "rb") as f:
                 _write(archive, name, f.read())
-    return {name: str(path) for name, path in entries.items()}
+    return {**{name: str(path) for name, path in entries.items()},
+            **{name: f"{checkpoint[1]} (without its weights)" for name in contents}}
 
 
 def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
