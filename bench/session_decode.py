@@ -15,6 +15,10 @@ utterances per second of each and their ratio, one ``name: value`` line per
 figure, and whether both gave the same texts. The LLM and encoder are loaded
 before the clock starts.
 
+On the demo's P items (an inject model) it also prints how often
+``transcribe(wav, previous=[cue])`` and ``previous=[the other sense's cue]``
+spell the item differently (``cue_changes_spelling_percent``).
+
 Then a stage-7 style decode of the same utterances with their ground-truth
 contexts (the recipe's ``emb_<pooling>.scp`` of the model's source; audio alone
 for an audio-only model): one utterance at a time (``encode``) against
@@ -70,6 +74,33 @@ def main() -> None:
     print(f"same_texts: {int(alone == together)}")
     stage7(s2t, data, [u for session in sessions_of(data)[:args.sessions] for u in session], wavs,
            args.batch_size)
+    if s2t.context_mode == "inject" and (data / "homophones").is_file():
+        cue_check(s2t, data, wavs)
+
+
+def cue_check(s2t, data: Path, wavs) -> None:
+    """On the demo's P items: transcribe(previous=[its cue]) against previous=[the other
+    sense's cue] (the opposite condition's pairing): the share spelt differently, and right."""
+    import soundfile
+
+    from espnet_gcft.fileio import read_text
+    from espnet_gcft.scoring.homophones import read_homophones
+
+    words = read_text(data / "transcript")
+    prev = {fields[0]: fields[1] for _, fields in read_table(data / "utt2prev", 2, 2)}
+    donor = {fields[0]: fields[1] for _, fields in read_table(
+        data.parent.parent / "context" / data.name / "prev_gt_opposite" / "map", 2, 2)}
+    items = [item for item in read_homophones(data / "homophones").values() if item.kind == "P"]
+    changed = right = 0
+    for item in items:
+        wav, _ = soundfile.read(wavs[item.utt], dtype="float32")
+        spelt = [(s2t.transcribe(wav, previous=[words[prev[utt]]]).split() + [""] * (item.position + 1))
+                 [item.position] for utt in (item.utt, donor[item.utt])]
+        changed += spelt[0] != spelt[1]
+        right += spelt[0] == item.word
+    print(f"p_items: {len(items)}")
+    print(f"cue_changes_spelling_percent: {100 * changed / len(items):.1f}")
+    print(f"right_cue_spells_right_percent: {100 * right / len(items):.1f}")
 
 
 def stage7(s2t, data: Path, utts, wavs, batch_size: int) -> None:
