@@ -23,6 +23,7 @@ other ones start over).
 """
 
 import argparse
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -122,7 +123,10 @@ def main(argv=None) -> None:
         identity = json.dumps({"model": str(args.model.resolve()),
                                "model_digest": _digest(args.model, args.model_file),
                                "data_dir": str(args.data_dir.resolve()), "context": args.context,
-                               "data": [_digest(args.data_dir / name) for name in ("wav.scp", "utt2prev")],
+                               # the sessions, not where the audio lies (wav.scp's paths are absolute
+                               # in a recipe; a moved recipe resumes)
+                               "data": [_digest(args.data_dir / "utt2prev"),
+                                        hashlib.sha256(" ".join(wavs).encode()).hexdigest()[:16]],
                                "decode": decode_options(args), "batch_size": args.batch_size,
                                "batch_sessions": args.batch_sessions})
         done = _finished(done_path, identity, args.output_dir if args.write_context else None)

@@ -448,7 +448,7 @@ decode_and_score() {
         --output_dir "${split_dir}/JOB"
     # the hypotheses: the split decodes', or the self decode's own (the split decodes of the
     # self condition only score the forced choice under the contexts it made)
-    read -ra hyp_dirs <<< "$(for ((i = 1; i <= inference_nj; i++)); do echo "${split_dir}/${i}"; done)"
+    for ((i = 1; i <= inference_nj; i++)); do hyp_dirs+=("${split_dir}/${i}"); done
     [ "${condition}" != self ] || hyp_dirs=("${out}/self")
     ${python} -m espnet_gcft.bin.make_trn --data_dir "${data}" --out_dir "${out}" \
         "${hyp_dirs[@]}"
