@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from espnet_gcft.asr.inference import GCFTSpeech2Text
+from espnet_gcft.asr.model import ContextError
 from espnet_gcft.asr.pack import PackError, pack_model, unpack_model
 from espnet_gcft.errors import MissingInputError
 from gcft_helpers import build_model, make_tiny_s3prl_checkpoint, run_cli, train_config
@@ -161,7 +162,6 @@ def test_previous_texts_make_the_context_of_a_packed_inject_model(tmp_path, wav2
     """An inject model packed with its context.yaml makes its own context from previous
     texts (the same as the embedding given by hand); without context.yaml it says what to
     pass; an audio-only model refuses previous texts."""
-    from espnet_gcft.asr.model import ContextError
     from espnet_gcft.context.embed import TextEncoder
     from espnet_gcft.context.pipeline import ContextPipelineError
 
@@ -339,6 +339,15 @@ def test_a_padded_batch_encodes_each_utterance_as_alone(tmp_path, wav2vec2_dir, 
             np.testing.assert_allclose(batched_students[b], s2t.student_prediction(), atol=1e-5)
     assert [h[0] for h in s2t.recognize_batch(waves, contexts)] == \
         [s2t.recognize(w, None if contexts is None else contexts[b])[0] for b, w in enumerate(waves)]
+    one, _ = s2t.encode_batch(waves[1:2], None if contexts is None else contexts[1:2])
+    torch.testing.assert_close(one, s2t.encode(waves[1], None if contexts is None else contexts[1])[0],
+                               atol=0, rtol=0)  # a batch of one is encode itself
+    if mode == "inject":  # every utterance's context is checked against the mode, by name
+        with pytest.raises(ContextError, match="utterance c: an 'inject' model needs a context"):
+            s2t.encode_batch(waves, contexts[:2] + [None], ["a", "b", "c"])
+    else:
+        with pytest.raises(ContextError, match="utterance b: a 'distill' model runs from audio alone"):
+            s2t.encode_batch(waves, [None, np.zeros((1, 384), np.float32), None], ["a", "b", "c"])
     subsampling = exp_with("conv2d2")
     assert not subsampling.pads_exactly  # conv2d2: one by one, the same frames as alone
     frames, lengths = subsampling.encode_batch(waves, contexts)

@@ -123,9 +123,7 @@ class GCFTSpeech2Text(Speech2Text):
 
     def context_pipeline(self) -> ContextPipeline:
         """What makes this model's context from previous texts (built once, at first use)."""
-        if self.context_mode != "inject":
-            raise ContextError(f"{self.model_name}: a {self.context_mode!r} model runs from audio "
-                               "alone; it takes no previous texts")
+        self._refuse_if_audio_only(self.model_name, "previous texts")
         if self.context_spec is None:
             raise missing_spec_error(self.model_name)
         if self._pipeline is None:
@@ -137,26 +135,33 @@ class GCFTSpeech2Text(Speech2Text):
     def context_mode(self) -> str:
         return getattr(self.asr_model, "context_mode", "none")
 
-    def _context_batch(
-        self, context: Optional[np.ndarray], utt_id: str
-    ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
-        """Check one utterance's context against the mode; return it as a batch of 1."""
+    def _refuse_if_audio_only(self, name: str, what: str) -> None:
+        """An audio-only model (every mode but ``inject``) is given no context of any kind."""
         if self.context_mode != "inject":
-            if context is not None:
-                raise ContextError(
-                    f"utterance {utt_id}: a {self.context_mode!r} model runs from audio "
-                    "alone and takes no context"
-                )
+            raise ContextError(f"{name}: a {self.context_mode!r} model runs from audio alone; "
+                               f"it takes no {what}")
+
+    def _contexts_batch(
+        self, contexts: Optional[Sequence[Optional[np.ndarray]]], names: Sequence[str]
+    ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """Check a batch's contexts against the mode: ``(B, Lmax, C)`` padded and ``(B,)``
+        lengths for an ``inject`` model (which needs one per utterance), None otherwise."""
+        if self.context_mode != "inject":
+            for context, name in zip(contexts or [], names):
+                if context is not None:
+                    self._refuse_if_audio_only(f"utterance {name}", "context")
             return None, None
-        if context is None:
-            raise ContextError(
-                f"utterance {utt_id}: an 'inject' model needs a context "
-                "(an empty (0, C) matrix when there is no previous utterance)"
-            )
-        matrix = check_context_matrix(context, utt_id, self.asr_model.context_dim, "context")
-        tensor = torch.from_numpy(matrix).to(self.device)[None]  # (1, L, C)
-        lengths = torch.tensor([matrix.shape[0]], device=self.device)
-        return tensor, lengths
+        matrices = []
+        for b, name in enumerate(names):
+            context = None if contexts is None else contexts[b]
+            if context is None:
+                raise ContextError(
+                    f"utterance {name}: an 'inject' model needs a context per utterance "
+                    "(an empty (0, C) matrix when there is no previous one)")
+            matrices.append(torch.from_numpy(
+                check_context_matrix(context, name, self.asr_model.context_dim, "context")))
+        lengths = torch.tensor([m.shape[0] for m in matrices], device=self.device)
+        return pad_sequence(matrices, batch_first=True).to(self.device), lengths
 
     def encode(
         self,
@@ -171,7 +176,8 @@ class GCFTSpeech2Text(Speech2Text):
             context: (L, C) context for ``inject`` models; None otherwise.
             utt_id: name used in error messages.
         """
-        context, context_lengths = self._context_batch(context, utt_id)
+        context, context_lengths = self._contexts_batch(
+            None if context is None else [context], [utt_id])
         model: GCFTASRModel = self.asr_model
         speech = torch.as_tensor(speech, dtype=getattr(torch, self.dtype))[None]
         speech = speech.to(self.device)  # (1, S)
@@ -200,7 +206,7 @@ class GCFTSpeech2Text(Speech2Text):
         by striding the padded mask, which counts a shorter utterance's last frames
         wrong (ESPnet's batched decoding has the same), so for those encoders the
         utterances are encoded one by one and only their outputs padded
-        (:attr:`pads_exactly`).
+        (:attr:`pads_exactly`). A batch of one is :meth:`encode` itself.
 
         Args:
             speech: B waveforms at the model's sampling rate.
@@ -208,24 +214,14 @@ class GCFTSpeech2Text(Speech2Text):
             utt_ids: B names used in error messages.
         """
         names = list(utt_ids) if utt_ids is not None else [f"batch index {b}" for b in range(len(speech))]
-        if not self.pads_exactly:  # each alone, the frames padded into one batch
+        if len(speech) == 1 or not self.pads_exactly:  # each alone, the frames padded into one batch
             encoded = [self.encode(wav, None if contexts is None else contexts[b], names[b])
                        for b, wav in enumerate(speech)]
+            if len(encoded) == 1:
+                return encoded[0]
             return (pad_sequence([frames[0] for frames, _ in encoded], batch_first=True),
                     torch.cat([lengths for _, lengths in encoded]))
-        if self.context_mode != "inject" and contexts is not None:
-            raise ContextError(f"utterance {names[0]}: a {self.context_mode!r} model runs from "
-                               "audio alone and takes no context")
-        if self.context_mode == "inject" and contexts is None:
-            raise ContextError(f"utterance {names[0]}: an 'inject' model needs a context per "
-                               "utterance (an empty (0, C) matrix when there is no previous one)")
-        context = context_lengths = None
-        if contexts is not None:
-            matrices = [torch.from_numpy(check_context_matrix(c, n, self.asr_model.context_dim,
-                                                              "context"))
-                        for c, n in zip(contexts, names)]
-            context_lengths = torch.tensor([m.shape[0] for m in matrices], device=self.device)
-            context = pad_sequence(matrices, batch_first=True).to(self.device)  # (B, Lmax, C)
+        context, context_lengths = self._contexts_batch(contexts, names)
         dtype = getattr(torch, self.dtype)
         waves = [torch.as_tensor(w, dtype=dtype) for w in speech]
         lengths = torch.tensor([w.numel() for w in waves], device=self.device)
@@ -407,9 +403,7 @@ class GCFTSpeech2Text(Speech2Text):
                                    f"got {context!r}")
         else:
             given = [list(texts) for texts in context]
-            if self.context_mode != "inject":
-                raise ContextError(f"{self.model_name}: a {self.context_mode!r} model runs from "
-                                   "audio alone; it takes no previous texts")
+            self._refuse_if_audio_only(self.model_name, "previous texts")
             for texts, session in zip(given, sessions):
                 if len(texts) != len(session):
                     raise ContextError(f"{len(texts)} transcripts for a session of {len(session)} "
@@ -441,9 +435,6 @@ class GCFTSpeech2Text(Speech2Text):
                          names: List[str], batch_size: int) -> List[str]:
         """Texts of a step's utterances, ``batch_size`` encoded at once (the upstream on each
         waveform alone, see :meth:`encode_batch`)."""
-        if batch_size == 1:
-            return [self.recognize(wav, None if contexts is None else contexts[b], names[b])[0] or ""
-                    for b, wav in enumerate(speech)]
         texts = []
         for first in range(0, len(speech), batch_size):
             part = slice(first, first + batch_size)

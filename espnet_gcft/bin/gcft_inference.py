@@ -122,11 +122,7 @@ def decode(args: argparse.Namespace) -> int:
         batch_ids = speech_ids[first:first + args.batch_size]
         data = [dataset[utt_id][1] for utt_id in batch_ids]
         contexts = [d["context"] for d in data] if s2t.context_mode == "inject" else None
-        if args.batch_size == 1:
-            encoded, lengths = s2t.encode(data[0]["speech"], None if contexts is None else contexts[0],
-                                          batch_ids[0])
-        else:
-            encoded, lengths = s2t.encode_batch([d["speech"] for d in data], contexts, batch_ids)
+        encoded, lengths = s2t.encode_batch([d["speech"] for d in data], contexts, batch_ids)
         predicted = s2t.student_predictions() if s2t.context_mode == "distill" else None
         for b, utt_id in enumerate(batch_ids):
             frames = encoded[b:b + 1, :int(lengths[b])]

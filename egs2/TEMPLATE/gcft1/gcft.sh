@@ -561,6 +561,17 @@ if in_stages 7 7; then
     decode_threads=$(( $(nproc) / decode_jobs )); [ "${decode_threads}" -ge 1 ] || decode_threads=1
     for dset in ${test_sets}; do
         data=${dumpdir}/raw/${dset}
+        # The self condition's session decodes take longest (gen_inject's generates a title
+        # per utterance) and need nothing but the trained models: they are queued first and
+        # run beside the gt decodes and the condition contexts, not after them alone.
+        if has_references "${data}" && [[ " ${conditions} " == *" self "* ]]; then
+            for variant in ${variants}; do
+                condition_applies "${variant}" self "${dset}" || continue
+                OMP_NUM_THREADS=${decode_threads} pool_run "${decode_jobs}" \
+                    "${variant} on ${dset} (self)" decode_and_score "${variant}" "${dset}" self
+            done
+        fi
+        gt_jobs=()
         for variant in ${variants}; do
             if needs_text_at_inference "${variant}" && ! has_references "${data}"; then
                 log "Stage 7: ${variant} on ${dset} skipped: it needs the previous utterance's text, which blind ${dset} lacks"
@@ -568,8 +579,9 @@ if in_stages 7 7; then
             fi
             OMP_NUM_THREADS=${decode_threads} pool_run "${decode_jobs}" "${variant} on ${dset}" \
                 decode_and_score "${variant}" "${dset}" gt
+            gt_jobs+=("${variant} on ${dset}")
         done
-        pool_wait
+        pool_wait_for "${gt_jobs[@]}" || { log "Error: failed: ${pool_failed[*]}"; exit 1; }
         # does the shared pretrained encoder hear the distill-only topic words? (a linear probe)
         if [ -n "${pretrain_config}" ] && [ -s "${data}/distill_topics" ] \
                 && [ -s "${dumpdir}/raw/${train_set}/distill_topics" ]; then
@@ -582,14 +594,14 @@ if in_stages 7 7; then
                 --test_data "${data}" --out "${expdir}/pretrain/decode_${dset}/diagnostics.json"
             end_turn "${expdir}/pretrain"
         fi
-        has_references "${data}" && [ -n "${conditions}" ] || continue
+        has_references "${data}" && [ -n "${conditions}" ] || { pool_wait; continue; }
         # shuffled/opposite re-pair contexts; hyp needs a context-free model's hypotheses
         take_turn "${dumpdir}/context"
         condition_contexts "${dset}"
         end_turn "${dumpdir}/context"
         for variant in ${variants}; do
             for condition in ${conditions}; do
-                condition_applies "${variant}" "${condition}" "${dset}" || continue
+                [ "${condition}" != self ] && condition_applies "${variant}" "${condition}" "${dset}" || continue
                 OMP_NUM_THREADS=${decode_threads} pool_run "${decode_jobs}" \
                     "${variant} on ${dset} (${condition})" decode_and_score "${variant}" "${dset}" "${condition}"
             done

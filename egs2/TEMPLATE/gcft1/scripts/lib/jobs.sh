@@ -3,6 +3,7 @@
 #
 #   pool_run <limit> <name> <command...>   start a job once fewer than <limit> run
 #   pool_drain                             wait for every job; 1 if any failed
+#   pool_wait_for <name...>                wait for the named jobs (the others run on); 1 if any job failed
 #   pool_failed                            the names of the failed jobs (in order of ending)
 #   pool_done_hook=<function>              called as <function> <name> <status> when a job ends
 #   trap_interrupts                        Ctrl-C / SIGTERM: SIGTERM to every descendant, exit 130/143
@@ -30,6 +31,14 @@ pool_run() {
     while [ "${#pool_pids[@]}" -ge "${limit}" ]; do pool_wait_one; done
     "$@" &
     pool_pids[${name}]=$!
+}
+
+pool_wait_for() {
+    local name
+    for name in "$@"; do
+        while [ -n "${pool_pids[${name}]:-}" ]; do pool_wait_one; done
+    done
+    [ "${#pool_failed[@]}" -eq 0 ]
 }
 
 pool_drain() {
