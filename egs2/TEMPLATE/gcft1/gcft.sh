@@ -564,11 +564,15 @@ if in_stages 7 7; then
         # The self condition's session decodes take longest (gen_inject's generates a title
         # per utterance) and need nothing but the trained models: they are queued first and
         # run beside the gt decodes and the condition contexts, not after them alone.
+        context_threads=$(nproc)
         if has_references "${data}" && [[ " ${conditions} " == *" self "* ]]; then
             for variant in ${variants}; do
                 condition_applies "${variant}" self "${dset}" || continue
                 OMP_NUM_THREADS=${decode_threads} pool_run "${decode_jobs}" \
                     "${variant} on ${dset} (self)" decode_and_score "${variant}" "${dset}" self
+                # beside a session decode the condition contexts (the hyp titles) take one
+                # decode's share of the cores: with more threads than cores they took 2.8x as long
+                context_threads=${decode_threads}
             done
         fi
         gt_jobs=()
@@ -597,7 +601,7 @@ if in_stages 7 7; then
         has_references "${data}" && [ -n "${conditions}" ] || { pool_wait; continue; }
         # shuffled/opposite re-pair contexts; hyp needs a context-free model's hypotheses
         take_turn "${dumpdir}/context"
-        condition_contexts "${dset}"
+        OMP_NUM_THREADS=${context_threads} condition_contexts "${dset}"
         end_turn "${dumpdir}/context"
         for variant in ${variants}; do
             for condition in ${conditions}; do
