@@ -123,8 +123,9 @@ def main(argv=None) -> None:
         identity = json.dumps({"model": str(args.model.resolve()),
                                "model_digest": _digest(args.model, args.model_file),
                                "data_dir": str(args.data_dir.resolve()), "context": args.context,
-                               # the sessions, not where the audio lies (wav.scp's paths are absolute
-                               # in a recipe; a moved recipe resumes)
+                               # the sessions and utterance ids, not wav.scp's bytes: its paths are
+                               # absolute in a recipe, so two copies of one recipe would differ in
+                               # more than their root (the kill test compares them, root replaced)
                                "data": [_digest(args.data_dir / "utt2prev"),
                                         hashlib.sha256(" ".join(wavs).encode()).hexdigest()[:16]],
                                "decode": decode_options(args), "batch_size": args.batch_size,
