@@ -138,3 +138,27 @@ def test_setup_creates_a_recipe_that_runs(tmp_path):
     assert proc.returncode == 1 and "exists" in proc.stderr
     proc = subprocess.run([str(setup), "elsewhere"], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 1 and "next to egs2/TEMPLATE" in proc.stderr
+
+
+def test_pool_wait_for_waits_for_the_named_jobs_only(tmp_path):
+    """Stage 7 waits for its gt decodes while the self decodes run on (jobs.sh's
+    pool_wait_for): the named jobs end, the others keep running, and a failed job
+    makes it return 1. A pool_wait_for that waited for every job would hang on the
+    gate below (the timeout turns that into a failure)."""
+    script = f"""
+        set -u
+        source {RECIPE / "scripts" / "lib" / "jobs.sh"}
+        pool_run 2 long bash -c 'until [ -e {tmp_path}/gate ]; do sleep 0.05; done; touch {tmp_path}/long'
+        pool_run 2 short touch {tmp_path}/short
+        pool_wait_for short || exit 3
+        [ -e {tmp_path}/short ] && [ ! -e {tmp_path}/long ] || exit 4
+        touch {tmp_path}/gate
+        pool_wait_for long || exit 5
+        [ -e {tmp_path}/long ] || exit 6
+        pool_run 2 bad false
+        pool_wait_for bad && exit 7
+        echo "failed: ${{pool_failed[*]}}"
+    """
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert proc.stdout.strip() == "failed: bad"
